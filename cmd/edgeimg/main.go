@@ -1,0 +1,45 @@
+// Command edgeimg turns one spec into a bootable edge OS image running k0s
+// with Knative Serving, Kourier and MetalLB, fitted to a small node and
+// fully airgapped, or pushes the same payload to existing hosts over SSH.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := ec.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "edgeimg:", msg)
+			}
+			os.Exit(ec.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "edgeimg:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "edgeimg",
+		Usage:   "build airgapped k0s + Knative edge OS images that fit a small node",
+		Version: version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "cache-dir", Usage: "cache for downloads and built artifacts", EnvVars: []string{"EDGEIMG_CACHE"}},
+			&cli.BoolFlag{Name: "debug", Usage: "verbose logging"},
+		},
+		Commands: []*cli.Command{
+			specCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+	}
+}

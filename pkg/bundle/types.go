@@ -1,0 +1,75 @@
+// Package bundle turns upstream Knative Serving, Kourier and MetalLB release
+// manifests into k0s manifest-deployer stacks fitted to the node: resources
+// per the plan, single replicas, airgap settings, the MetalLB pool, the
+// user's Knative Services, and the staged objects that a first-boot unit
+// promotes once the admission webhooks that guard them are running.
+package bundle
+
+import (
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Default node locations of what a bundle writes.
+const (
+	ManifestsDir = "/var/lib/k0s/manifests"
+	StagedDir    = "/var/lib/edgeimg/staged"
+)
+
+// Bundle is the rendered stack set: live stacks that go straight into the
+// manifests dir, and staged stacks promoted later.
+type Bundle struct {
+	Stacks []*Stack
+	Staged []*Stack
+}
+
+// Stack is one directory under /var/lib/k0s/manifests.
+type Stack struct {
+	Name  string
+	Files []*File
+	// Gate names what must be Available before a staged stack is promoted:
+	// "namespace/deployment" entries. Empty for live stacks.
+	Gate []string
+}
+
+// File is one *.yaml file of a stack, a list of objects.
+type File struct {
+	Name    string
+	Objects []*unstructured.Unstructured
+}
+
+// Object is one object with where it lives, for the steps that inspect or
+// rewrite objects in place (the airgap step pins image references).
+type Object struct {
+	Stack  string
+	File   string
+	Staged bool
+	Obj    *unstructured.Unstructured
+}
+
+// Objects lists every object of the bundle; the pointers are live, so a
+// caller may rewrite objects before the bundle is written.
+func (b *Bundle) Objects() []Object {
+	var out []Object
+	for _, group := range []struct {
+		stacks []*Stack
+		staged bool
+	}{{b.Stacks, false}, {b.Staged, true}} {
+		for _, s := range group.stacks {
+			for _, f := range s.Files {
+				for _, o := range f.Objects {
+					out = append(out, Object{Stack: s.Name, File: f.Name, Staged: group.staged, Obj: o})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Where names an object for messages: "stack/file: Kind namespace/name".
+func (o Object) Where() string {
+	ns := o.Obj.GetNamespace()
+	if ns != "" {
+		ns += "/"
+	}
+	return o.Stack + "/" + o.File + ": " + o.Obj.GetKind() + " " + ns + o.Obj.GetName()
+}

@@ -1,0 +1,115 @@
+// Package fsutil holds the small file-system helpers every step shares:
+// atomic file and directory writes, so nothing half-written is ever left
+// where a user or the next step would read it.
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// WriteFile writes data to path atomically: a temp file in the same
+// directory, fsynced, then renamed over path.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return WriteWith(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteWith creates path atomically from what fill writes.
+func WriteWith(path string, perm fs.FileMode, fill func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := fill(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ErrExists is returned when an output exists and overwriting was not asked for.
+var ErrExists = errors.New("already exists (use --force to replace it)")
+
+// StageDir prepares an output directory that appears at dest only when
+// complete: it returns a temp directory next to dest; commit renames it into
+// place (replacing an existing dest only when force is set) and abort
+// removes it. An existing non-empty dest without force is refused up front.
+func StageDir(dest string, force bool) (tmp string, commit func() error, abort func(), err error) {
+	if !force {
+		if entries, err := os.ReadDir(dest); err == nil && len(entries) > 0 {
+			return "", nil, nil, fmt.Errorf("%s: %w", dest, ErrExists)
+		}
+	}
+	parent := filepath.Dir(filepath.Clean(dest))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", nil, nil, fmt.Errorf("create %s: %w", parent, err)
+	}
+	tmp, err = os.MkdirTemp(parent, "."+filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("create temp dir for %s: %w", dest, err)
+	}
+	abort = func() { os.RemoveAll(tmp) }
+	commit = func() error {
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return err
+		}
+		var old string
+		if _, err := os.Lstat(dest); err == nil {
+			if !force {
+				entries, _ := os.ReadDir(dest)
+				if len(entries) > 0 {
+					return fmt.Errorf("%s: %w", dest, ErrExists)
+				}
+			}
+			old = tmp + ".old"
+			if err := os.Rename(dest, old); err != nil {
+				return fmt.Errorf("replace %s: %w", dest, err)
+			}
+		}
+		if err := os.Rename(tmp, dest); err != nil {
+			if old != "" {
+				os.Rename(old, dest)
+			}
+			return fmt.Errorf("commit %s: %w", dest, err)
+		}
+		if old != "" {
+			os.RemoveAll(old)
+		}
+		return nil
+	}
+	return tmp, commit, abort, nil
+}
+
+// Exists reports whether path exists.
+func Exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}

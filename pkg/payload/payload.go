@@ -1,0 +1,125 @@
+// Package payload describes what goes onto a node, file by file, with its
+// destination path: the k0s binary, k0s.yaml, the controller unit, the
+// manifest stacks, the staged-stack promoter, and the images (a preloaded
+// containerd store for disk images, an OCI bundle for SSH deploys). The
+// image step writes a payload into a root file system; the deploy step
+// uploads the same payload over SSH.
+package payload
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+)
+
+// File is one file for the node.
+type File struct {
+	// Path is the absolute destination on the node.
+	Path string
+	Mode fs.FileMode
+	// Data is the content of small files; Source a local file for large
+	// ones (the k0s binary, an image bundle). Exactly one is set.
+	Data   []byte
+	Source string
+	// SHA256 (hex) and Size are filled by Seal.
+	SHA256 string
+	Size   int64
+}
+
+// Payload is the set of files for one node.
+type Payload struct {
+	Files []File
+	// Dirs are local directory trees copied to a node path as a whole
+	// (the preloaded containerd root), keyed by node path.
+	Dirs map[string]string
+}
+
+// Add appends a file with inline content.
+func (p *Payload) Add(nodePath string, mode fs.FileMode, data []byte) {
+	p.Files = append(p.Files, File{Path: nodePath, Mode: mode, Data: data})
+}
+
+// AddFile appends a file copied from a local path.
+func (p *Payload) AddFile(nodePath string, mode fs.FileMode, source string) {
+	p.Files = append(p.Files, File{Path: nodePath, Mode: mode, Source: source})
+}
+
+// AddDir adds a local directory tree copied to nodePath.
+func (p *Payload) AddDir(nodePath, source string) {
+	if p.Dirs == nil {
+		p.Dirs = map[string]string{}
+	}
+	p.Dirs[nodePath] = source
+}
+
+// Open returns the content of f.
+func (f *File) Open() (io.ReadCloser, error) {
+	if f.Source != "" {
+		return os.Open(f.Source)
+	}
+	return io.NopCloser(bytes.NewReader(f.Data)), nil
+}
+
+// Seal validates the payload and computes each file's size and sha256,
+// sorting files by path so every consumer sees the same order.
+func (p *Payload) Seal() error {
+	seen := map[string]bool{}
+	for i := range p.Files {
+		f := &p.Files[i]
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path {
+			return fmt.Errorf("payload %q: expected a clean absolute path", f.Path)
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("payload %s: added twice", f.Path)
+		}
+		seen[f.Path] = true
+		if (f.Source == "") == (f.Data == nil) {
+			return fmt.Errorf("payload %s: expected exactly one of data or source", f.Path)
+		}
+		r, err := f.Open()
+		if err != nil {
+			return fmt.Errorf("payload %s: %w", f.Path, err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, r)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("payload %s: %w", f.Path, err)
+		}
+		f.Size, f.SHA256 = n, hex.EncodeToString(h.Sum(nil))
+	}
+	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+	return nil
+}
+
+// WriteTree writes every file under root (a root file system being built),
+// atomically per file. Dirs are left to the caller, which knows how to copy
+// them (hard links, reflinks, tar).
+func (p *Payload) WriteTree(root string) error {
+	for i := range p.Files {
+		f := &p.Files[i]
+		dest := filepath.Join(root, filepath.FromSlash(f.Path))
+		err := fsutil.WriteWith(dest, f.Mode, func(w io.Writer) error {
+			r, err := f.Open()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			_, err = io.Copy(w, r)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("payload %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}
