@@ -1,0 +1,130 @@
+package phase
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+type step struct {
+	title   string
+	fail    bool
+	log     *[]string
+	detail  string
+	dryText string
+}
+
+func (s *step) Title() string { return s.title }
+func (s *step) Run(ctx context.Context) error {
+	*s.log = append(*s.log, "run "+s.title)
+	fmt.Fprintf(Output(ctx), "output of %s\n", s.title)
+	if s.fail {
+		return errors.New("boom")
+	}
+	return nil
+}
+func (s *step) CleanUp(context.Context) { *s.log = append(*s.log, "cleanup "+s.title) }
+func (s *step) Detail() string          { return s.detail }
+func (s *step) DryRun(_ context.Context, w io.Writer) error {
+	_, err := fmt.Fprintln(w, s.dryText)
+	return err
+}
+
+func TestManager(t *testing.T) {
+	tests := []struct {
+		name       string
+		failAt     int // -1: none
+		dry        bool
+		wantLog    []string
+		wantStatus []Status
+		wantErr    string
+	}{
+		{
+			name: "all succeed", failAt: -1,
+			wantLog:    []string{"run a", "run b", "run c"},
+			wantStatus: []Status{StatusSuccess, StatusSuccess, StatusSuccess},
+		},
+		{
+			name: "second fails: cleanup in reverse, third skipped", failAt: 1,
+			wantLog:    []string{"run a", "run b", "cleanup b", "cleanup a"},
+			wantStatus: []Status{StatusSuccess, StatusFailed, StatusSkipped},
+			wantErr:    "b: boom",
+		},
+		{
+			name: "dry run runs nothing", failAt: -1, dry: true,
+			wantLog:    nil,
+			wantStatus: []Status{StatusDryRun, StatusDryRun, StatusDryRun},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log []string
+			var out, dbg bytes.Buffer
+			m := &Manager{Out: &out, Log: &dbg, DryRun: tt.dry}
+			for i, title := range []string{"a", "b", "c"} {
+				m.Add(&step{title: title, fail: i == tt.failAt, log: &log, detail: "d-" + title, dryText: "would do " + title})
+			}
+			err := m.Run(context.Background())
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+				t.Fatalf("Run error = %v, want %q", err, tt.wantErr)
+			}
+			if strings.Join(log, ",") != strings.Join(tt.wantLog, ",") {
+				t.Errorf("calls = %v, want %v", log, tt.wantLog)
+			}
+			res := m.Results()
+			if len(res) != 3 {
+				t.Fatalf("results = %d, want 3", len(res))
+			}
+			for i, r := range res {
+				if r.Status != tt.wantStatus[i] {
+					t.Errorf("result %d status = %s, want %s", i, r.Status, tt.wantStatus[i])
+				}
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if !strings.HasPrefix(lines[0], "a ... [") {
+				t.Errorf("status line = %q, want it to start with %q", lines[0], "a ... [")
+			}
+			if tt.dry {
+				if !strings.Contains(out.String(), "    would do b\n") {
+					t.Errorf("dry-run output lacks the phase's description:\n%s", out.String())
+				}
+			} else if !strings.Contains(dbg.String(), "output of a") {
+				t.Errorf("debug log lacks command output:\n%s", dbg.String())
+			}
+			if tt.failAt >= 0 && !strings.Contains(out.String(), "b ... [FAILED]") {
+				t.Errorf("no FAILED line:\n%s", out.String())
+			}
+			var sum bytes.Buffer
+			m.Summary(&sum)
+			if !strings.Contains(sum.String(), "total") {
+				t.Errorf("summary lacks total:\n%s", sum.String())
+			}
+		})
+	}
+}
+
+func TestCancelledContextSkipsRemaining(t *testing.T) {
+	var log []string
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{}
+	m.Add(&step{title: "a", log: &log}, cancelStep{cancel}, &step{title: "c", log: &log})
+	err := m.Run(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	if got := strings.Join(log, ","); got != "run a,cleanup a" {
+		t.Errorf("calls = %s", got)
+	}
+}
+
+type cancelStep struct{ cancel func() }
+
+func (c cancelStep) Title() string                 { return "cancel" }
+func (c cancelStep) Run(ctx context.Context) error { c.cancel(); return nil }
