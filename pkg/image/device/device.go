@@ -305,3 +305,27 @@ func DefaultsEnv(hostname string, metallbAddresses []string) []byte {
 	return []byte(fmt.Sprintf("# Written by edgeimg at build time: the image's defaults.\nEDGEIMG_HOSTNAME=%q\nEDGEIMG_METALLB_ADDRESSES=%q\nEDGEIMG_NODE_LABELS=\"\"\n",
 		hostname, strings.Join(metallbAddresses, " ")))
 }
+
+// Example is written to the boot partition as edgeimg-device.yaml.example:
+// every setting, commented out, for users editing on a laptop.
+const Example = `# Per-device settings for this edgeimg image. To use them, copy this file
+# to edgeimg-device.yaml (on this same partition), uncomment what you need
+# and boot the device: it applies the file on every boot when it changed.
+# Or write it with: edgeimg device-config -i IMAGE.img -f device.yaml
+#
+#hostname: edge-01
+#network:
+#  mode: static                 # or dhcp (the default)
+#  interface: eth0              # default: every wired interface
+#  address: 192.168.1.20/24
+#  gateway: 192.168.1.1
+#  dns: [192.168.1.1]
+#ssh:
+#  authorizedKeys:
+#    - ssh-ed25519 AAAA... admin@laptop
+#metallb:
+#  addresses:
+#    - 192.168.1.240-192.168.1.250
+#labels:
+#  example.com/site: berlin
+`

@@ -222,4 +222,3 @@ func extract(t *testing.T, img string, off, size int64, dst string) {
 		t.Fatal(err)
 	}
 }
-

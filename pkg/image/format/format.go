@@ -1,0 +1,162 @@
+// Package format converts a raw disk image into the formats users flash or
+// boot: a map from format name to a writer, as LinuxKit's output formats.
+// Every writer reads the raw image and writes one destination file (plus
+// extra files it names); compression uses every core.
+package format
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+
+	"github.com/edgeimg/edgeimg/pkg/image/disk"
+	"github.com/edgeimg/edgeimg/pkg/image/tools"
+)
+
+// Env is what writers need.
+type Env struct {
+	Tools *tools.Tree
+	Log   io.Writer
+	// Name is the image name (OVF machine name).
+	Name string
+	// MemoryMiB and CPUs size the OVA's virtual machine.
+	MemoryMiB int64
+	CPUs      int
+	// Arch is the Debian architecture of the image.
+	Arch string
+	// Seed derives the OVA's identifiers.
+	Seed string
+	// ZstdLevel and XzLevel are the compression levels (0: defaults).
+	ZstdLevel, XzLevel int
+}
+
+// Writer writes the raw image raw as dst. It returns the paths of extra
+// files it wrote next to dst (a block map), which are outputs too.
+type Writer func(ctx context.Context, env *Env, raw, dst string) (extra []string, err error)
+
+// Format is one output format.
+type Format struct {
+	Name string
+	// Ext is the file name suffix after the image name.
+	Ext   string
+	Write Writer
+	// Doc is one line for 'edgeimg build --help' and the README.
+	Doc string
+}
+
+// Default compression levels: zstd -15 is about as small as -19 on disk
+// images at a third of the time; xz -6 is what Raspberry Pi Imager and
+// Etcher are used to.
+const (
+	DefaultZstdLevel = 15
+	DefaultXzLevel   = 6
+)
+
+// Formats returns every format by name.
+func Formats() map[string]Format {
+	return map[string]Format{
+		"raw":     {Name: "raw", Ext: ".img", Write: writeRaw, Doc: "raw disk image with a .img.bmap block map (dd, bmaptool copy)"},
+		"img.zst": {Name: "img.zst", Ext: ".img.zst", Write: writeZstd, Doc: "zstd-compressed raw image with a .img.bmap block map (bmaptool copy)"},
+		"img.xz":  {Name: "img.xz", Ext: ".img.xz", Write: writeXz, Doc: "xz-compressed raw image (Raspberry Pi Imager, Etcher)"},
+		"qcow2":   {Name: "qcow2", Ext: ".qcow2", Write: qemuImg("qcow2"), Doc: "QEMU/libvirt disk"},
+		"vmdk":    {Name: "vmdk", Ext: ".vmdk", Write: qemuImg("vmdk"), Doc: "VMware/VirtualBox disk"},
+		"vdi":     {Name: "vdi", Ext: ".vdi", Write: qemuImg("vdi"), Doc: "VirtualBox disk"},
+		"ova":     {Name: "ova", Ext: ".ova", Write: writeOVA, Doc: "VirtualBox appliance: OVF (EFI, the spec's CPU and memory) + streamOptimized VMDK"},
+	}
+}
+
+// Names lists the format names, sorted.
+func Names() []string {
+	var out []string
+	for n := range Formats() {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BmapExt is the block map's suffix after the image name.
+const BmapExt = ".img.bmap"
+
+func bmapPath(dst, ext string) string {
+	return dst[:len(dst)-len(ext)] + BmapExt
+}
+
+func writeBmapFile(raw, p string) error {
+	var buf bytes.Buffer
+	if err := disk.WriteBmap(raw, &buf); err != nil {
+		return err
+	}
+	return os.WriteFile(p, buf.Bytes(), 0o644)
+}
+
+func writeRaw(_ context.Context, _ *Env, raw, dst string) ([]string, error) {
+	// The raw image is an output as it is: a hard link, no copy.
+	if err := os.Link(raw, dst); err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	bm := bmapPath(dst, ".img")
+	if err := writeBmapFile(raw, bm); err != nil {
+		return nil, err
+	}
+	return []string{bm}, nil
+}
+
+func threads() string { return strconv.Itoa(runtime.NumCPU()) }
+
+func writeZstd(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
+	level := env.ZstdLevel
+	if level == 0 {
+		level = DefaultZstdLevel
+	}
+	if err := env.Tools.Run(ctx, env.Log, nil, "zstd", "-q", "-f", "-"+strconv.Itoa(level), "-T"+threads(), "--sparse", "-o", dst, raw); err != nil {
+		return nil, err
+	}
+	bm := bmapPath(dst, ".img.zst")
+	if err := writeBmapFile(raw, bm); err != nil {
+		return nil, err
+	}
+	return []string{bm}, nil
+}
+
+func writeXz(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
+	level := env.XzLevel
+	if level == 0 {
+		level = DefaultXzLevel
+	}
+	cmd, err := env.Tools.Command(ctx, nil, "xz", "-z", "-c", "-"+strconv.Itoa(level), "-T"+threads(), "--check=crc64", raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	fmt.Fprintf(env.Log, "$ xz -z -c -%d -T%s %s > %s\n", level, threads(), raw, dst)
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("xz: %w: %s", err, stderr.String())
+	}
+	return nil, out.Sync()
+}
+
+func qemuImg(fmtName string) Writer {
+	return func(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
+		args := []string{"convert", "-q", "-f", "raw", "-O", fmtName}
+		switch fmtName {
+		case "qcow2":
+			args = append(args, "-o", "compat=1.1")
+		case "vdi":
+			args = append(args, "-o", "static=off")
+		}
+		args = append(args, raw, dst)
+		return nil, env.Tools.Run(ctx, env.Log, nil, "qemu-img", args...)
+	}
+}

@@ -1,0 +1,213 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+	"github.com/edgeimg/edgeimg/pkg/image/tools"
+)
+
+// Lock is edgeimg.lock: everything that went into the image, pinned.
+type Lock struct {
+	APIVersion      string        `yaml:"apiVersion"`
+	Kind            string        `yaml:"kind"`
+	Image           LockImage     `yaml:"image"`
+	SourceDateEpoch int64         `yaml:"sourceDateEpoch"`
+	Base            LockBase      `yaml:"base"`
+	Tools           LockTools     `yaml:"tools"`
+	Payload         LockPayload   `yaml:"payload"`
+	Images          []LockedImage `yaml:"images,omitempty"`
+	Outputs         []Output      `yaml:"outputs"`
+}
+
+// LockImage names the image.
+type LockImage struct {
+	Name       string `yaml:"name"`
+	Board      string `yaml:"board"`
+	Arch       string `yaml:"arch"`
+	Kernel     string `yaml:"kernel"`
+	SpecSHA256 string `yaml:"specSHA256"`
+	RawSHA256  string `yaml:"rawSHA256"`
+	RootUUID   string `yaml:"rootPARTUUID"`
+}
+
+// LockBase is the root file system base and every package in it.
+type LockBase struct {
+	Source   string          `yaml:"source"` // mmdebstrap or spec.os.rootfs
+	Suite    string          `yaml:"suite,omitempty"`
+	Mirror   string          `yaml:"mirror,omitempty"`
+	CacheKey string          `yaml:"cacheKey"`
+	SHA256   string          `yaml:"sha256"`
+	Packages []tools.Package `yaml:"packages"`
+}
+
+// LockTools records the tools that made the image bytes.
+type LockTools struct {
+	Suite    string            `yaml:"suite"`
+	Mirror   string            `yaml:"mirror"`
+	CacheKey string            `yaml:"cacheKey"`
+	Versions map[string]string `yaml:"versions"`
+}
+
+// LockPayload lists the payload files and trees.
+type LockPayload struct {
+	Files []LockFile `yaml:"files,omitempty"`
+	Dirs  []LockDir  `yaml:"dirs,omitempty"`
+}
+
+// LockFile is one payload file.
+type LockFile struct {
+	Path   string `yaml:"path"`
+	Mode   string `yaml:"mode"`
+	Size   int64  `yaml:"size"`
+	SHA256 string `yaml:"sha256"`
+}
+
+// LockDir is one payload tree: its entry count, bytes and a digest over
+// every path, mode, owner, size and content.
+type LockDir struct {
+	Path    string `yaml:"path"`
+	Entries int    `yaml:"entries"`
+	Bytes   int64  `yaml:"bytes"`
+	SHA256  string `yaml:"sha256"`
+}
+
+// ReadLock parses an edgeimg.lock.
+func ReadLock(p string) (*Lock, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var l Lock
+	if err := yaml.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return &l, nil
+}
+
+// lockedTools are the tools whose versions decide image bytes.
+var lockedTools = []string{"e2fsprogs", "libarchive13t64", "dosfstools", "mtools", "qemu-utils", "zstd", "xz-utils", "fdisk"}
+
+func (st *state) lockFile(ctx context.Context) error {
+	b := st.b
+	s := &b.opts.Spec.Spec
+	l := &Lock{
+		APIVersion: "edgeimg.io/v1alpha1", Kind: "Lock",
+		Image: LockImage{Name: b.opts.Spec.Metadata.Name, Board: b.board.Name, Arch: b.board.Arch, Kernel: st.kernel,
+			SpecSHA256: st.specSHA, RawSHA256: st.rawSHA, RootUUID: st.layout.PARTUUID(&st.layout.Root)},
+		SourceDateEpoch: b.epoch,
+		Images:          b.opts.Images,
+		Outputs:         st.outputs,
+	}
+	if s.OS.Rootfs != "" {
+		l.Base = LockBase{Source: "spec.os.rootfs " + s.OS.Rootfs, CacheKey: st.baseKey, SHA256: st.baseSHA}
+	} else {
+		l.Base = LockBase{Source: "mmdebstrap", Suite: st.baseSpec.Suite, Mirror: st.baseSpec.Mirror, CacheKey: st.baseKey, SHA256: st.baseSHA}
+	}
+	if status, ok := st.index.Files["/var/lib/dpkg/status"]; ok {
+		pk, err := tools.ParseDpkgStatus(bytes.NewReader(status))
+		if err != nil {
+			return err
+		}
+		l.Base.Packages = pk
+	}
+	l.Tools = LockTools{Suite: tools.Suite, Mirror: b.toolsMirror(), CacheKey: st.tools.Key, Versions: map[string]string{}}
+	for _, name := range lockedTools {
+		l.Tools.Versions[name] = st.toolsVer[name]
+	}
+	if p := b.opts.Payload; p != nil {
+		for _, f := range p.Files {
+			l.Payload.Files = append(l.Payload.Files, LockFile{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Size: f.Size, SHA256: f.SHA256})
+		}
+		var nodes []string
+		for n := range p.Dirs {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+		for _, n := range nodes {
+			d, err := TreeDigest(p.Dirs[n])
+			if err != nil {
+				return err
+			}
+			d.Path = n
+			l.Payload.Dirs = append(l.Payload.Dirs, d)
+		}
+	}
+	data, err := yaml.Marshal(l)
+	if err != nil {
+		return err
+	}
+	header := "# edgeimg.lock: what went into " + b.name + " (debs, tools, payload, images, outputs).\n"
+	if err := fsutil.WriteFile(filepath.Join(st.stage, LockName), append([]byte(header), data...), 0o644); err != nil {
+		return err
+	}
+	st.res.Lock = l
+	st.res.Outputs = st.outputs
+	var sums strings.Builder
+	for _, o := range st.outputs {
+		fmt.Fprintf(&sums, "%s  %s\n", o.SHA256, o.File)
+	}
+	return fsutil.WriteFile(filepath.Join(st.stage, SumsName), []byte(sums.String()), 0o644)
+}
+
+// TreeDigest hashes a directory tree: every entry's relative path, type,
+// mode, owner, size, link target and content, in path order.
+func TreeDigest(root string) (LockDir, error) {
+	var d LockDir
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		var uid, gid uint32
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = st.Uid, st.Gid
+		}
+		d.Entries++
+		fmt.Fprintf(h, "%s\x00%s\x00%d:%d\x00", rel, fi.Mode(), uid, gid)
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "->%s\x00", t)
+		case fi.Mode().IsRegular():
+			d.Bytes += fi.Size()
+			fmt.Fprintf(h, "%d\x00", fi.Size())
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return d, fmt.Errorf("digest %s: %w", root, err)
+	}
+	d.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return d, nil
+}
