@@ -121,7 +121,7 @@ func Ensure(ctx context.Context, c *cache.Cache, s Spec, log io.Writer) (*Base, 
 	if err != nil {
 		return nil, err
 	}
-	tmp := filepath.Join(dir, fmt.Sprintf(".rootfs.tar.tmp-%d", os.Getpid()))
+	tmp := filepath.Join(dir, fmt.Sprintf(".rootfs-tmp-%d.tar", os.Getpid())) // mmdebstrap picks the format by extension
 	defer os.Remove(tmp)
 	args := []string{
 		"--variant=minbase",
@@ -144,7 +144,7 @@ func Ensure(ctx context.Context, c *cache.Cache, s Spec, log io.Writer) (*Base, 
 	cmd.Stderr = io.MultiWriter(log, &tail)
 	fmt.Fprintf(log, "$ mmdebstrap %s\n", strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("mmdebstrap %s/%s from %s: %w\n%s", s.Suite, s.Arch, s.Mirror, err, tail.lines(15))
+		return nil, fmt.Errorf("mmdebstrap %s/%s from %s: %v\n%s", s.Suite, s.Arch, s.Mirror, err, tail.lines(15))
 	}
 	if err := os.Rename(tmp, tarPath); err != nil {
 		return nil, fmt.Errorf("debian base: %w", err)

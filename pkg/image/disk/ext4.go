@@ -38,7 +38,9 @@ func (e *Ext4) env() []string {
 		// The tree's configuration, not the host's, decides the features.
 		"MKE2FS_CONFIG=" + filepath.Join(e.Tools.Root, "etc/mke2fs.conf"),
 		"E2FSCK_CONFIG=/dev/null",
-		"LC_ALL=C",
+		// libarchive converts PAX (UTF-8) names to the locale: C.UTF-8 is
+		// built into glibc, so no locale files are needed.
+		"LC_ALL=C.UTF-8",
 	}
 }
 

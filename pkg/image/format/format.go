@@ -142,7 +142,7 @@ func writeXz(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
 	cmd.Stdout, cmd.Stderr = out, &stderr
 	fmt.Fprintf(env.Log, "$ xz -z -c -%d -T%s %s > %s\n", level, threads(), raw, dst)
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("xz: %w: %s", err, stderr.String())
+		return nil, fmt.Errorf("xz: %v: %s", err, stderr.String())
 	}
 	return nil, out.Sync()
 }

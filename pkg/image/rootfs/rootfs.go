@@ -382,7 +382,6 @@ func writeEntry(tw *tar.Writer, p string, e *Entry, epoch time.Time, st *Stats) 
 		Uid:     e.UID,
 		Gid:     e.GID,
 		ModTime: mt,
-		Format:  tar.FormatPAX,
 	}
 	if e.Mode&fs.ModeSetuid != 0 {
 		h.Mode |= 0o4000

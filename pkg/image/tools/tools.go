@@ -143,7 +143,7 @@ func build(ctx context.Context, s Spec, arch, root string, log io.Writer) error 
 	cmd.Stdout = io.MultiWriter(log, &tail)
 	cmd.Stderr = io.MultiWriter(log, &tail)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("tools: mmdebstrap %s %s from %s: %w\n%s", Suite, arch, s.Mirror, err, tail.String())
+		return fmt.Errorf("tools: mmdebstrap %s %s from %s: %v\n%s", Suite, arch, s.Mirror, err, tail.String())
 	}
 	tree := filepath.Join(tmp, "root")
 	if err := os.Mkdir(tree, 0o755); err != nil {
@@ -151,7 +151,7 @@ func build(ctx context.Context, s Spec, arch, root string, log io.Writer) error 
 	}
 	x := exec.CommandContext(ctx, "tar", "-C", tree, "-xf", tarPath)
 	if out, err := x.CombinedOutput(); err != nil {
-		return fmt.Errorf("tools: extract tree: %w: %s", err, out)
+		return fmt.Errorf("tools: extract tree: %v: %s", err, out)
 	}
 	if err := os.WriteFile(filepath.Join(tree, ".complete"), nil, 0o644); err != nil {
 		return err
@@ -206,7 +206,7 @@ func (t *Tree) Run(ctx context.Context, log io.Writer, env []string, name string
 	cmd.Stdout = io.MultiWriter(log, &tail)
 	cmd.Stderr = io.MultiWriter(log, &tail)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(tail.String()))
+		return fmt.Errorf("%s: %v: %s", name, err, strings.TrimSpace(tail.String()))
 	}
 	return nil
 }
@@ -221,7 +221,7 @@ func (t *Tree) Output(ctx context.Context, env []string, name string, args ...st
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+		return out, fmt.Errorf("%s: %v: %s", name, err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
 }

@@ -1,0 +1,228 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Firmware is a UEFI firmware pair for QEMU's pflash.
+type Firmware struct {
+	Code, Vars string
+}
+
+// firmwares lists where Debian's ovmf and qemu-efi-aarch64 put them.
+var firmwares = map[string][]Firmware{
+	"amd64": {
+		{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"},
+		{"/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
+	},
+	"arm64": {
+		{"/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"},
+	},
+}
+
+// VMConfig describes a VM booting a disk image.
+type VMConfig struct {
+	// Arch is amd64 or arm64.
+	Arch string
+	// Disk is a raw image the VM may write to.
+	Disk      string
+	MemoryMiB int64
+	CPUs      int
+	// SerialLog receives the serial console.
+	SerialLog string
+}
+
+// VM is a running QEMU (TCG) VM with its SSH port forwarded to the host.
+type VM struct {
+	cmd     *exec.Cmd
+	SSHPort int
+	Serial  string
+	Started time.Time
+	done    chan error
+	once    sync.Once
+}
+
+// QEMUSystem returns the qemu-system binary and firmware for arch, or
+// skips/fails (EDGEIMG_CI) when they are not installed.
+func QEMUSystem(t testing.TB, arch string) (string, Firmware) {
+	t.Helper()
+	bin, pkg := "qemu-system-x86_64", "qemu-system-x86 ovmf"
+	if arch == "arm64" {
+		bin, pkg = "qemu-system-aarch64", "qemu-system-arm qemu-efi-aarch64"
+	}
+	p, err := exec.LookPath(bin)
+	needImage(t, err == nil, bin+" not found (apt-get install "+pkg+")")
+	for _, fw := range firmwares[arch] {
+		if _, err := os.Stat(fw.Code); err == nil {
+			if _, err := os.Stat(fw.Vars); err == nil {
+				return p, fw
+			}
+		}
+	}
+	needImage(t, false, "UEFI firmware for "+arch+" not found (apt-get install "+pkg+")")
+	return "", Firmware{}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartVM boots cfg.Disk under TCG (KVM does not work on these machines)
+// with UEFI firmware, user-mode networking and the guest's port 22
+// forwarded to a free host port. The VM is killed when the test ends.
+func StartVM(t testing.TB, cfg VMConfig) *VM {
+	t.Helper()
+	bin, fw := QEMUSystem(t, cfg.Arch)
+	dir := t.TempDir()
+	vars := filepath.Join(dir, "vars.fd")
+	data, err := os.ReadFile(fw.Vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vars, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 1
+	}
+	args := []string{
+		"-accel", "tcg", "-m", strconv.FormatInt(cfg.MemoryMiB, 10), "-smp", strconv.Itoa(cfg.CPUs),
+		"-nographic", "-no-reboot", "-nodefaults",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + fw.Code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		"-drive", "file=" + cfg.Disk + ",format=raw,if=none,id=d0",
+		"-device", "virtio-blk-pci,drive=d0",
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", port),
+		"-device", "virtio-net-pci,netdev=n0",
+		"-serial", "file:" + cfg.SerialLog,
+		"-monitor", "none",
+	}
+	if cfg.Arch == "arm64" {
+		args = append([]string{"-M", "virt", "-cpu", "cortex-a72"}, args...)
+	} else {
+		args = append([]string{"-M", "q35"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	vm := &VM{cmd: cmd, SSHPort: port, Serial: cfg.SerialLog, Started: time.Now(), done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() { vm.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		vm.Stop()
+		if t.Failed() {
+			if data, err := os.ReadFile(cfg.SerialLog); err == nil {
+				t.Logf("serial log (last 4 KiB):\n%s", tail(string(data), 4096))
+			}
+			if stderr.Len() > 0 {
+				t.Logf("qemu stderr: %s", stderr.String())
+			}
+		}
+	})
+	return vm
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// Stop kills the VM.
+func (vm *VM) Stop() {
+	vm.once.Do(func() {
+		vm.cmd.Process.Kill()
+		<-vm.done
+	})
+}
+
+// WaitSerial waits until the serial log matches re and returns the time
+// since the VM started when it did.
+func (vm *VM) WaitSerial(ctx context.Context, re *regexp.Regexp) (time.Duration, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		data, _ := os.ReadFile(vm.Serial)
+		if re.Match(data) {
+			return time.Since(vm.Started), nil
+		}
+		select {
+		case err := <-vm.done:
+			vm.done <- err
+			return 0, fmt.Errorf("VM exited (%v) before the serial log matched %s", err, re)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("serial log did not match %s: %w", re, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// SSH connects to the VM as user with the signer, retrying until ctx ends.
+func (vm *VM) SSH(ctx context.Context, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
+	cfg := &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}
+	addr := fmt.Sprintf("127.0.0.1:%d", vm.SSHPort)
+	var last error
+	for {
+		c, err := ssh.Dial("tcp", addr, cfg)
+		if err == nil {
+			return c, nil
+		}
+		last = err
+		if strings.Contains(err.Error(), "unable to authenticate") {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ssh %s: %v (last error: %w)", addr, ctx.Err(), last)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// Run runs a command over SSH and returns its combined output.
+func Run(c *ssh.Client, cmd string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	out, err := s.CombinedOutput(cmd)
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %v: %s", cmd, err, out)
+	}
+	return string(out), nil
+}
+
+// ResizeRaw grows a raw image file (a copy of the built image) to size
+// with the tools tree's qemu-img, as a user flashing a bigger medium.
+func ResizeRaw(t testing.TB, img string, size int64) {
+	t.Helper()
+	tr := ImageTools(t)
+	if err := tr.Run(context.Background(), nil, nil, "qemu-img", "resize", "-q", "-f", "raw", img, strconv.FormatInt(size, 10)); err != nil {
+		t.Fatalf("qemu-img resize: %v", err)
+	}
+}

@@ -1,0 +1,216 @@
+package image_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
+
+	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/image"
+	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/spec"
+)
+
+// k0sUnit is the unit 'k0s install controller --single' writes (k0s
+// pkg/install/linux_systemd.go), with the device environment file of the
+// node-side contract.
+const k0sUnit = `[Unit]
+Description=k0s - Zero Friction Kubernetes
+Documentation=https://docs.k0sproject.io
+ConditionFileIsExecutable=/usr/local/bin/k0s
+
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+StartLimitInterval=5
+StartLimitBurst=10
+EnvironmentFile=-/etc/edgeimg/device.env
+ExecStart=/usr/local/bin/k0s controller --single=true --config=/etc/k0s/k0s.yaml --labels=${EDGEIMG_NODE_LABELS}
+
+RestartSec=10
+Delegate=yes
+KillMode=process
+LimitCORE=infinity
+TasksMax=infinity
+TimeoutStartSec=0
+LimitNOFILE=999999
+Restart=always
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const k0sYAML = `apiVersion: k0s.k0sproject.io/v1beta1
+kind: ClusterConfig
+metadata:
+  name: k0s
+spec:
+  telemetry:
+    enabled: false
+`
+
+// sshKey makes a fresh ed25519 login key.
+func sshKey(t *testing.T) (ssh.Signer, string) {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " edgeimg-test"
+}
+
+// testSpec is the embedded default spec for board, with SSH and keys.
+func testSpec(t *testing.T, board string, keys ...string) *spec.Document {
+	t.Helper()
+	d := spec.Default()
+	d.Spec.Board = board
+	d.Spec.SSH.Enabled = true
+	d.Spec.SSH.AuthorizedKeys = keys
+	if d.Spec.OS.Mirror == "" || os.Getenv("EDGEIMG_TEST_MIRROR") != "" {
+		d.Spec.OS.Mirror = testenv.DebianMirror()
+	}
+	// The arm64 boards share one Debian base in tests (one ~12 min
+	// emulated mmdebstrap per cold CI run, not two): each adds the other's
+	// boot packages.
+	switch board {
+	case "arm64-efi":
+		d.Spec.OS.Packages = []string{"firmware-brcm80211", "raspi-firmware"}
+	case "rpi4":
+		d.Spec.OS.Packages = []string{"systemd-boot-efi"}
+	}
+	d.ApplyDefaults()
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// testPayload is a realistic node payload: a stand-in k0s binary for the
+// board's architecture (k0s itself is not what these tests check), its
+// config, the controller unit, a manifest stack, and a directory tree in
+// place of the preloaded containerd root (files, modes, owners, a symlink,
+// a hard link and an xattr, which is what copying a containerd root must
+// keep).
+func testPayload(t *testing.T, goarch string) (*payload.Payload, string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "k0s")
+	gobin, err := exec.LookPath("go")
+	testenv.NeedImage(t, err == nil, "go toolchain not found to build the k0s stand-in")
+	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./testdata/k0s-standin")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build k0s stand-in: %v\n%s", err, out)
+	}
+	store := filepath.Join(dir, "containerd")
+	blob := []byte("{\"schemaVersion\":2,\"layers\":[]}")
+	sum := sha256.Sum256(blob)
+	blobPath := filepath.Join(store, "io.containerd.content.v1.content/blobs/sha256", hex.EncodeToString(sum[:]))
+	files := map[string][]byte{
+		blobPath: blob,
+		filepath.Join(store, "io.containerd.metadata.v1.bolt/meta.db"):             []byte(strings.Repeat("bolt", 4096)),
+		filepath.Join(store, "io.containerd.snapshotter.v1.overlayfs/metadata.db"): []byte("snap"),
+	}
+	for p, data := range files {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, os.Chmod(filepath.Join(store, "io.containerd.content.v1.content"), 0o711))
+	must(t, os.Link(blobPath, filepath.Join(store, "io.containerd.content.v1.content/linked")))
+	must(t, os.Symlink("io.containerd.metadata.v1.bolt/meta.db", filepath.Join(store, "meta-link")))
+	must(t, os.Chown(filepath.Join(store, "io.containerd.snapshotter.v1.overlayfs/metadata.db"), 65532, 65532))
+	if err := unix.Setxattr(filepath.Join(store, "io.containerd.metadata.v1.bolt/meta.db"), "user.edgeimg.test", []byte("kept"), 0); err != nil {
+		t.Logf("no user xattrs on %s (%v): the xattr check is skipped", store, err)
+	}
+
+	p := &payload.Payload{}
+	p.AddFile("/usr/local/bin/k0s", 0o755, bin)
+	p.Add("/etc/k0s/k0s.yaml", 0o600, []byte(k0sYAML))
+	p.Add("/etc/systemd/system/k0scontroller.service", 0o644, []byte(k0sUnit))
+	p.Add("/var/lib/k0s/manifests/edgeimg-test/namespace.yaml", 0o644, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edgeimg-test\n"))
+	p.AddDir("/var/lib/k0s/containerd", store)
+	return p, store
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// build builds an image into a fresh output dir with the shared cache.
+func build(t *testing.T, o image.Options) (*image.Result, string) {
+	t.Helper()
+	testenv.NeedCommand(t, "mmdebstrap", "mmdebstrap")
+	if o.OutDir == "" {
+		o.OutDir = filepath.Join(t.TempDir(), "out")
+	}
+	if o.Cache == nil {
+		o.Cache = testenv.ImageCache(t)
+	}
+	var status strings.Builder
+	o.Status = &status
+	b, err := image.NewBuilder(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Build(context.Background())
+	t.Logf("build %s:\n%s", o.Spec.Spec.Board, status.String())
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return res, o.OutDir
+}
+
+func fileSHA(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// copySparse copies a file keeping holes (cp --sparse=always).
+func copySparse(t *testing.T, src, dst string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+}
+
+// extractPart copies a partition of a raw image into its own file.
+func extractPart(t *testing.T, img string, off, size int64, dst string) {
+	t.Helper()
+	out, err := exec.Command("dd", "if="+img, "of="+dst, "bs=1M", "iflag=skip_bytes,count_bytes", fmt.Sprintf("skip=%d", off), fmt.Sprintf("count=%d", size), "conv=sparse", "status=none").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dd: %v: %s", err, out)
+	}
+}

@@ -1,0 +1,295 @@
+package image_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/image"
+	"github.com/edgeimg/edgeimg/pkg/image/device"
+	"github.com/edgeimg/edgeimg/pkg/image/disk"
+	"github.com/edgeimg/edgeimg/pkg/payload"
+)
+
+// partitions reads the partition table of a built raw image with the
+// host's sfdisk.
+func partitions(t *testing.T, img string) (label string, parts []map[string]any) {
+	t.Helper()
+	testenv.NeedCommand(t, "sfdisk", "fdisk")
+	out, err := exec.Command("sfdisk", "--json", img).Output()
+	if err != nil {
+		t.Fatalf("sfdisk: %v", err)
+	}
+	var v struct {
+		PT struct {
+			Label      string           `json:"label"`
+			ID         string           `json:"id"`
+			Partitions []map[string]any `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.PT.Label, v.PT.Partitions
+}
+
+// TestBuildX86Structure builds the x86_64 image twice and checks it
+// offline: byte-identical raw images, clean file systems, the boot entry
+// pointing at the root partition, the payload with its owners, modes,
+// links and xattrs, enabled units, and the lock file.
+func TestBuildX86Structure(t *testing.T) {
+	_, key := sshKey(t)
+	d := testSpec(t, "x86_64-efi", key)
+	p, store := testPayload(t, "amd64")
+	units := []string{"k0scontroller.service"}
+	res1, out1 := build(t, image.Options{Spec: d, Payload: p, EnableUnits: units, Formats: []string{"raw"}})
+	p2, _ := testPayload(t, "amd64")
+	// The second build gets the same payload content from other paths.
+	p2.Dirs["/var/lib/k0s/containerd"] = store
+	res2, _ := build(t, image.Options{Spec: d, Payload: p2, EnableUnits: units, Formats: []string{"raw"}})
+	if res1.RawSHA256 != res2.RawSHA256 {
+		t.Errorf("two builds of the same spec and inputs differ: %s vs %s", res1.RawSHA256, res2.RawSHA256)
+	}
+
+	img := filepath.Join(out1, "edge-x86_64-efi.img")
+	if got := fileSHA(t, img); got != res1.RawSHA256 {
+		t.Fatalf("image sha256 %s, result says %s", got, res1.RawSHA256)
+	}
+	label, parts := partitions(t, img)
+	if label != "gpt" || len(parts) != 2 {
+		t.Fatalf("partition table %s with %d partitions, want gpt with 2", label, len(parts))
+	}
+	start := func(i int) int64 { return int64(parts[i]["start"].(float64)) * 512 }
+	size := func(i int) int64 { return int64(parts[i]["size"].(float64)) * 512 }
+	rootUUID := strings.ToLower(parts[1]["uuid"].(string))
+	if res1.Lock.Image.RootUUID != rootUUID {
+		t.Errorf("lock root PARTUUID %s, GPT says %s", res1.Lock.Image.RootUUID, rootUUID)
+	}
+
+	dir := t.TempDir()
+	tr := testenv.ImageTools(t)
+	ctx := context.Background()
+	esp := filepath.Join(dir, "esp.fat")
+	extractPart(t, img, start(0), size(0), esp)
+	fsck := testenv.NeedCommand(t, "fsck.fat", "dosfstools")
+	if out, err := exec.Command(fsck, "-n", esp).CombinedOutput(); err != nil {
+		t.Errorf("fsck.fat -n ESP: %v\n%s", err, out)
+	}
+	testenv.NeedCommand(t, "mtype", "mtools")
+	entry, err := exec.Command("mtype", "-i", esp, "::/loader/entries/edgeimg.conf").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(entry), "root=PARTUUID="+rootUUID) || !strings.Contains(string(entry), "console=ttyS0") {
+		t.Errorf("boot entry does not boot the root partition by PARTUUID on the serial console:\n%s", entry)
+	}
+	for _, f := range []string{"::/EFI/BOOT/BOOTX64.EFI", "::/vmlinuz", "::/initrd.img", "::/edgeimg-device.yaml.example"} {
+		if err := exec.Command("mtype", "-i", esp, f).Run(); err != nil {
+			t.Errorf("ESP lacks %s", f)
+		}
+	}
+
+	root := filepath.Join(dir, "root.ext4")
+	extractPart(t, img, start(1), size(1), root)
+	e := &disk.Ext4{Tools: tr, Epoch: image.DefaultEpoch}
+	if err := e.Check(ctx, root); err != nil {
+		t.Error(err)
+	}
+	debugfs := func(req string) string {
+		out, err := tr.Output(ctx, nil, "debugfs", "-R", req, root)
+		if err != nil {
+			t.Fatalf("debugfs %s: %v", req, err)
+		}
+		return string(out)
+	}
+	cat := func(p string) string { return debugfs("cat " + p) }
+	if got := cat("/usr/local/bin/k0s"); fileSHAString(got) != fileSHA(t, p.Files[indexOf(p.Files, "/usr/local/bin/k0s")].Source) {
+		t.Error("k0s binary in the image differs from the payload")
+	}
+	if got := cat("/etc/k0s/k0s.yaml"); got != k0sYAML {
+		t.Errorf("k0s.yaml = %q", got)
+	}
+	checks := []struct{ req, want string }{
+		{"stat /etc/k0s/k0s.yaml", "Mode:  0600"},
+		{"stat /var/lib/k0s/containerd/io.containerd.content.v1.content", "Mode:  0711"},
+		{"stat /var/lib/k0s/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db", "User: 65532   Group: 65532"},
+		{"stat /var/lib/k0s/containerd/io.containerd.content.v1.content/linked", "Links: 2"},
+		{"stat /var/lib/k0s/containerd/meta-link", "Fast link dest: \"io.containerd.metadata.v1.bolt/meta.db\""},
+		{"stat /etc/systemd/system/multi-user.target.wants/k0scontroller.service", "Fast link dest: \"/etc/systemd/system/k0scontroller.service\""},
+		{"stat /etc/systemd/system/sysinit.target.wants/edgeimg-growroot.service", "Type: symlink"},
+		{"stat /etc/systemd/system/ssh.service.requires/edgeimg-ssh-hostkeys.service", "Type: symlink"},
+		{"stat /etc/machine-id", "Size: 0"},
+	}
+	for _, c := range checks {
+		if out := debugfs(c.req); !strings.Contains(out, c.want) {
+			t.Errorf("%s: want %q in:\n%s", c.req, c.want, out)
+		}
+	}
+	if out := debugfs("ea_list /var/lib/k0s/containerd/io.containerd.metadata.v1.bolt/meta.db"); !strings.Contains(out, "user.edgeimg.test") {
+		t.Logf("xattr not in the image (supported by the build host's /tmp?): %s", out)
+	}
+	if out := debugfs("ls /etc/ssh"); strings.Contains(out, "ssh_host_") {
+		t.Errorf("the image carries SSH host keys: %s", out)
+	}
+	if got := cat("/root/.ssh/authorized_keys"); got != key+"\n" {
+		t.Errorf("authorized_keys = %q", got)
+	}
+	if got := cat("/etc/fstab"); !strings.Contains(got, "PARTUUID="+rootUUID+"\t/\text4") {
+		t.Errorf("fstab does not mount the root by PARTUUID:\n%s", got)
+	}
+
+	lock, err := image.ReadLock(filepath.Join(out1, image.LockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lock.Base.Packages) < 100 || lock.Tools.Versions["e2fsprogs"] == "" || lock.Image.Kernel == "" {
+		t.Errorf("lock lacks packages (%d), tool versions or kernel: %+v", len(lock.Base.Packages), lock.Tools)
+	}
+	if len(lock.Payload.Files) != len(p.Files) || len(lock.Payload.Dirs) != 1 || lock.Payload.Dirs[0].Entries < 8 {
+		t.Errorf("lock payload: %+v", lock.Payload)
+	}
+	sums, err := os.ReadFile(filepath.Join(out1, image.SumsName))
+	if err != nil || !strings.Contains(string(sums), res1.RawSHA256+"  edge-x86_64-efi.img") {
+		t.Errorf("SHA256SUMS: %q %v", sums, err)
+	}
+}
+
+func indexOf(fs []payload.File, p string) int {
+	for i, f := range fs {
+		if f.Path == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestBootX86 boots the x86_64 image in QEMU (TCG, OVMF, 1 vCPU, the
+// spec's memory, a disk enlarged before boot) with a per-device config
+// written by device.WriteImage, and checks the running system over SSH.
+func TestBootX86(t *testing.T) {
+	signer, key := sshKey(t)
+	d := testSpec(t, "x86_64-efi", key)
+	p, _ := testPayload(t, "amd64")
+	res, out := build(t, image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}})
+	img := filepath.Join(t.TempDir(), "disk.img")
+	copySparse(t, filepath.Join(out, "edge-x86_64-efi.img"), img)
+	dev := &device.Config{
+		Hostname: "edge-07",
+		MetalLB:  &device.MetalLB{Addresses: []string{"10.0.2.200-10.0.2.210"}},
+		Labels:   map[string]string{"example.com/site": "lab", "tier": "edge"},
+	}
+	if err := device.WriteImage(img, dev); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(img)
+	builtSize := fi.Size()
+	testenv.ResizeRaw(t, img, builtSize+2<<30)
+
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	vm := testenv.StartVM(t, testenv.VMConfig{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	multiUser, err := vm.WaitSerial(ctx, regexp.MustCompile(`Reached target .*multi-user\.target`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k0sStart, err := vm.WaitSerial(ctx, regexp.MustCompile(`Started .*k0scontroller\.service`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", multiUser.Seconds(), k0sStart.Seconds())
+
+	c, err := vm.SSH(ctx, "root", ssh.PublicKeys(signer))
+	if err != nil {
+		t.Fatalf("ssh with the spec's key: %v", err)
+	}
+	defer c.Close()
+	run := func(cmd string) string {
+		t.Helper()
+		out, err := testenv.Run(c, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := run("hostname"); got != "edge-07" {
+		t.Errorf("hostname = %q, want the device file's edge-07", got)
+	}
+	env := run("cat /etc/edgeimg/device.env")
+	for _, want := range []string{`EDGEIMG_METALLB_ADDRESSES="10.0.2.200-10.0.2.210"`, `EDGEIMG_NODE_LABELS="example.com/site=lab,tier=edge"`, `EDGEIMG_HOSTNAME="edge-07"`} {
+		if !strings.Contains(env, want) {
+			t.Errorf("device.env lacks %s:\n%s", want, env)
+		}
+	}
+	if got := run("systemctl is-active edgeimg-growroot.service edgeimg-device.service edgeimg-ssh-hostkeys.service k0scontroller.service"); got != "active\nactive\nactive\nactive" {
+		t.Errorf("first-boot units and k0s: %q", got)
+	}
+	if got := run("systemctl is-enabled k0scontroller.service"); got != "enabled" {
+		t.Errorf("k0scontroller.service is %q", got)
+	}
+	if got := run("journalctl -b -u k0scontroller.service --no-pager -o cat"); !strings.Contains(got, `EDGEIMG_NODE_LABELS="example.com/site=lab,tier=edge"`) || !strings.Contains(got, "--labels=example.com/site=lab,tier=edge") {
+		t.Errorf("k0s did not get the device's labels:\n%s", got)
+	}
+	rootBytes := run("findmnt -bno SIZE /")
+	if n := atoi(rootBytes); n < builtSize+(3<<29) {
+		t.Errorf("root file system %d bytes after boot: not grown to the enlarged %d-byte disk", n, builtSize+2<<30)
+	}
+	if got := run("cat /etc/machine-id"); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) {
+		t.Errorf("machine-id %q", got)
+	}
+	if got := run("sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables"); got != "1\n1" {
+		t.Errorf("sysctls: %q", got)
+	}
+	if got := run("sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '"); got != "passwordauthentication no\nkbdinteractiveauthentication no" {
+		t.Errorf("sshd settings: %q", got)
+	}
+	for _, f := range p.Files {
+		if got := run("sha256sum " + f.Path + " | cut -d' ' -f1"); got != f.SHA256 {
+			t.Errorf("%s on the node: sha256 %s, payload %s", f.Path, got, f.SHA256)
+		}
+	}
+	if got := run("sha256sum /var/lib/k0s/containerd/io.containerd.metadata.v1.bolt/meta.db | cut -c1-64; stat -c '%h %a %u' /var/lib/k0s/containerd/io.containerd.content.v1.content/linked /var/lib/k0s/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db"); !strings.Contains(got, "2 600 0\n1 600 65532") {
+		t.Errorf("containerd tree on the node: %q", got)
+	}
+
+	// Password login is refused: the server offers public keys only.
+	_, err = vm.SSH(ctx, "root", ssh.Password("root"), ssh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return []string{"root"}, nil }))
+	if err == nil {
+		t.Fatal("password login was accepted")
+	}
+	if !strings.Contains(err.Error(), "unable to authenticate") || strings.Contains(err.Error(), "attempted methods [none password") && !strings.Contains(err.Error(), "no supported methods remain") {
+		t.Errorf("password login: unexpected error %v", err)
+	}
+	t.Logf("password login refused: %v", err)
+	if res.RawSHA256 == "" {
+		t.Error("no raw sha256")
+	}
+}
+
+func atoi(s string) int64 {
+	var n int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+
+func fileSHAString(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
