@@ -1,0 +1,122 @@
+package image_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/image"
+	"github.com/edgeimg/edgeimg/pkg/spec"
+)
+
+func TestNewBuilderRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(d *spec.Document)
+		formats []string
+		want    string
+	}{
+		{"unknown board", func(d *spec.Document) { d.Spec.Board = "pi9" }, nil, `spec.board "pi9": unknown board: expected one of arm64-efi, rpi4, x86_64-efi`},
+		{"rpi5", func(d *spec.Document) { d.Spec.Board = "rpi5" }, nil, "lacks the Raspberry Pi 5 drivers"},
+		{"unknown format", nil, []string{"raw", "iso"}, `format "iso": unknown: expected one of`},
+		{"ova on arm64", func(d *spec.Document) { d.Spec.Board = "rpi4" }, []string{"ova"}, "x86_64 boards only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := spec.Default()
+			if tt.edit != nil {
+				tt.edit(d)
+			}
+			_, err := image.NewBuilder(image.Options{Spec: d, Formats: tt.formats, OutDir: t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("NewBuilder = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// buildErr runs a build that must fail and checks the output directory
+// is left as it was (here: not created).
+func buildErr(t *testing.T, o image.Options) error {
+	t.Helper()
+	o.OutDir = filepath.Join(t.TempDir(), "out")
+	o.Cache = testenv.ImageCache(t)
+	b, err := image.NewBuilder(o)
+	if err != nil {
+		return err
+	}
+	_, err = b.Build(context.Background())
+	if err == nil {
+		t.Fatal("build succeeded")
+	}
+	if _, serr := os.Stat(o.OutDir); !os.IsNotExist(serr) {
+		entries, _ := os.ReadDir(o.OutDir)
+		t.Errorf("output dir left behind after a failed build (%d entries)", len(entries))
+	}
+	return err
+}
+
+func TestBuildFailsCleanly(t *testing.T) {
+	testenv.NeedCommand(t, "mmdebstrap", "mmdebstrap")
+	t.Run("mirror unreachable", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close() // nothing listens there now
+		d := testSpec(t, "x86_64-efi")
+		d.Spec.OS.Mirror = "http://" + addr + "/debian"
+		err = buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}, ToolsMirror: testenv.DebianMirror()})
+		if !strings.Contains(err.Error(), "spec.os.mirror http://"+addr+"/debian is unreachable") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("disk too small", func(t *testing.T) {
+		d := testSpec(t, "x86_64-efi")
+		d.Spec.Disk.Size = spec.MustQuantity("600Mi")
+		err := buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}})
+		if !strings.Contains(err.Error(), "spec.disk.size 600Mi is too small for the content") {
+			t.Errorf("error %v", err)
+		}
+	})
+	t.Run("missing rootfs tarball", func(t *testing.T) {
+		d := testSpec(t, "x86_64-efi")
+		d.Spec.OS.Rootfs = filepath.Join(t.TempDir(), "nope.tar")
+		err := buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}})
+		if !strings.Contains(err.Error(), "spec.os.rootfs") {
+			t.Errorf("error %v", err)
+		}
+	})
+}
+
+// TestOutputsNotOverwritten: a second build into the same directory is
+// refused without Force and leaves the first outputs alone; with Force it
+// replaces them. Other files in the directory are never touched.
+func TestOutputsNotOverwritten(t *testing.T) {
+	d := testSpec(t, "x86_64-efi")
+	out := filepath.Join(t.TempDir(), "out")
+	must(t, os.MkdirAll(out, 0o755))
+	mine := filepath.Join(out, "notes.txt")
+	must(t, os.WriteFile(mine, []byte("mine"), 0o644))
+	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out})
+	img := filepath.Join(out, "edge-x86_64-efi.img")
+	b, err := image.NewBuilder(image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Cache: testenv.ImageCache(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(context.Background()); err == nil || !strings.Contains(err.Error(), "already exist (use --force") {
+		t.Fatalf("second build without force = %v", err)
+	}
+	if fileSHA(t, img) != res.RawSHA256 {
+		t.Fatal("the existing image was changed")
+	}
+	build(t, image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Force: true})
+	if data, err := os.ReadFile(mine); err != nil || string(data) != "mine" {
+		t.Errorf("a user file in the output dir was touched: %q %v", data, err)
+	}
+}
