@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -84,7 +87,7 @@ func runBuild(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "Building %s for %s (%s) into %s\n", d.Metadata.Name, b.Board().Name, strings.Join(b.Formats(), ", "), c.String("output"))
-	ctx, cancel := signalContext(context.Background())
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	res, err := b.Build(ctx)
 	if err != nil {

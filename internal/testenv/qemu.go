@@ -181,6 +181,44 @@ func (vm *VM) WaitSerial(ctx context.Context, re *regexp.Regexp) (time.Duration,
 	}
 }
 
+// Milestones waits until the serial log has matched every pattern and
+// returns, per name, the time since the VM started at which its match was
+// first seen (polled every 250 ms).
+func (vm *VM) Milestones(ctx context.Context, patterns map[string]*regexp.Regexp) (map[string]time.Duration, error) {
+	seen := map[string]time.Duration{}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		data, _ := os.ReadFile(vm.Serial)
+		for name, re := range patterns {
+			if _, ok := seen[name]; !ok && re.Match(data) {
+				seen[name] = time.Since(vm.Started)
+			}
+		}
+		if len(seen) == len(patterns) {
+			return seen, nil
+		}
+		select {
+		case err := <-vm.done:
+			vm.done <- err
+			return seen, fmt.Errorf("VM exited (%v) before the serial log showed %v", err, missing(patterns, seen))
+		case <-ctx.Done():
+			return seen, fmt.Errorf("serial log did not show %v: %w", missing(patterns, seen), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func missing(patterns map[string]*regexp.Regexp, seen map[string]time.Duration) []string {
+	var out []string
+	for name := range patterns {
+		if _, ok := seen[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // SSH connects to the VM as user with the signer, retrying until ctx ends.
 func (vm *VM) SSH(ctx context.Context, user string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
 	cfg := &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second}

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/edgeimg/edgeimg/pkg/cache"
+	"github.com/edgeimg/edgeimg/pkg/image/debian"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
@@ -322,4 +323,19 @@ func SpecSHA256(d *spec.Document) (string, error) {
 	}
 	s := sha256.Sum256(data)
 	return hex.EncodeToString(s[:]), nil
+}
+
+// CheckEmulation returns the error a build would stop with because the
+// board's architecture cannot run on this host (no qemu-user binfmt),
+// or nil when the build can go ahead: the Debian base is cached, the
+// architecture is the host's, or the emulation is registered.
+func (b *Builder) CheckEmulation() error {
+	if b.opts.Spec.Spec.OS.Rootfs != "" {
+		return nil
+	}
+	bs := b.baseSpec()
+	if _, err := os.Stat(filepath.Join(b.cache.Root, "debian", bs.Key(), "rootfs.tar")); err == nil {
+		return nil
+	}
+	return debian.CheckForeignArch(bs.Arch)
 }

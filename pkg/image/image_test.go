@@ -200,15 +200,11 @@ func TestBootX86(t *testing.T) {
 	vm := testenv.StartVM(t, testenv.VMConfig{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	multiUser, err := vm.WaitSerial(ctx, regexp.MustCompile(`Reached target .*multi-user\.target`))
+	ms, err := vm.Milestones(ctx, bootMilestones)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k0sStart, err := vm.WaitSerial(ctx, regexp.MustCompile(`Started .*k0scontroller\.service`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", multiUser.Seconds(), k0sStart.Seconds())
+	t.Logf("boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", ms["multi-user"].Seconds(), ms["k0s"].Seconds())
 
 	c, err := vm.SSH(ctx, "root", ssh.PublicKeys(signer))
 	if err != nil {
@@ -277,6 +273,12 @@ func TestBootX86(t *testing.T) {
 	}
 }
 
+// bootMilestones are the serial-console lines boot times are taken from.
+var bootMilestones = map[string]*regexp.Regexp{
+	"multi-user": regexp.MustCompile(`Reached target .*multi-user\.target`),
+	"k0s":        regexp.MustCompile(`Started .*k0scontroller\.service`),
+}
+
 func atoi(s string) int64 {
 	var n int64
 	for _, c := range s {
@@ -287,7 +289,6 @@ func atoi(s string) int64 {
 	}
 	return n
 }
-
 
 func fileSHAString(s string) string {
 	h := sha256.Sum256([]byte(s))
