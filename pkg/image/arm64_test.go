@@ -101,7 +101,7 @@ func TestRPi4Structure(t *testing.T) {
 		}
 		return out
 	}
-	for _, p := range []string{"/start4.elf", "/fixup4.dat", "/bcm2711-rpi-4-b.dtb", "/bcm2711-rpi-400.dtb", "/bcm2711-rpi-cm4.dtb", "/initrd.img", "/edgeimg-device.yaml.example"} {
+	for _, p := range []string{"/start4.elf", "/fixup4.dat", "/bcm2711-rpi-4-b.dtb", "/bcm2711-rpi-400.dtb", "/bcm2711-rpi-cm4-io.dtb", "/initrd.img", "/edgeimg-device.yaml.example"} {
 		if data := mtype(p); len(data) < 4 {
 			t.Errorf("%s is empty", p)
 		}

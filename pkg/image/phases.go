@@ -383,6 +383,11 @@ func (st *state) rootTree(ctx context.Context) error {
 		"/var/lib/systemd/random-seed",
 		"/var/log/*.log",
 		"/var/cache/apt/*.bin",
+		// The kernel and initrd boot from the boot partition; the root
+		// keeps no second copy (apt's kernel hooks write them again on an
+		// upgrade).
+		"/boot/vmlinuz-*", "/boot/initrd.img-*",
+		"/vmlinuz", "/vmlinuz.old", "/initrd.img", "/initrd.img.old",
 	} {
 		t.Remove(pat)
 	}
