@@ -650,7 +650,11 @@ func (st *state) rootPartition(ctx context.Context) error {
 	st.layout = l
 	st.rootImg = filepath.Join(st.work, "root.ext4")
 	e := &disk.Ext4{Tools: st.tools, UUID: disk.DeriveUUID(st.specSHA+"/"+b.board.Name, "rootfs"), Label: "root", Epoch: b.epoch, Log: phase.Output(ctx)}
-	if err := e.Make(ctx, st.rootImg, rootSize, st.rootTar); err != nil {
+	xattrs := make([]disk.Xattr, len(st.stats.Xattrs))
+	for i, x := range st.stats.Xattrs {
+		xattrs[i] = disk.Xattr{Path: x.Path, Name: x.Name, Value: x.Value}
+	}
+	if err := e.Make(ctx, st.rootImg, rootSize, st.rootTar, xattrs...); err != nil {
 		return err
 	}
 	os.Remove(st.rootTar)

@@ -44,9 +44,15 @@ func (e *Ext4) env() []string {
 	}
 }
 
+// Xattr is an extended attribute to set on a path of the file system.
+type Xattr struct {
+	Path, Name, Value string
+}
+
 // Make creates an ext4 image of size bytes at imgPath populated from the
-// tarball src (mke2fs -d), then checks it with e2fsck -fn.
-func (e *Ext4) Make(ctx context.Context, imgPath string, size int64, src string) error {
+// tarball src (mke2fs -d), sets xattrs (which mke2fs's tar reader drops)
+// with debugfs, then checks it with e2fsck -fn.
+func (e *Ext4) Make(ctx context.Context, imgPath string, size int64, src string, xattrs ...Xattr) error {
 	if size < MinExt4Size {
 		return fmt.Errorf("ext4: %d MiB: %w: an ext4 root with a journal needs at least %d MiB", size>>20, ErrTooSmall, MinExt4Size>>20)
 	}
@@ -76,7 +82,46 @@ func (e *Ext4) Make(ctx context.Context, imgPath string, size int64, src string)
 		}
 		return fmt.Errorf("ext4: %w", err)
 	}
+	if err := e.setXattrs(ctx, imgPath, xattrs); err != nil {
+		return err
+	}
 	return e.Check(ctx, imgPath)
+}
+
+// setXattrs runs one debugfs script of "ea_set -f VALUEFILE PATH NAME";
+// with SOURCE_DATE_EPOCH the result stays reproducible.
+func (e *Ext4) setXattrs(ctx context.Context, imgPath string, xattrs []Xattr) error {
+	if len(xattrs) == 0 {
+		return nil
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(imgPath), ".xattrs-*")
+	if err != nil {
+		return fmt.Errorf("ext4: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	var script strings.Builder
+	for i, x := range xattrs {
+		if strings.ContainsAny(x.Path+x.Name, "\"\n") {
+			return fmt.Errorf("ext4: xattr %s of %q: the path or name cannot be passed to debugfs", x.Name, x.Path)
+		}
+		vf := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.WriteFile(vf, []byte(x.Value), 0o600); err != nil {
+			return fmt.Errorf("ext4: %w", err)
+		}
+		fmt.Fprintf(&script, "ea_set -f \"%s\" \"%s\" \"%s\"\n", vf, x.Path, x.Name)
+	}
+	sp := filepath.Join(dir, "script")
+	if err := os.WriteFile(sp, []byte(script.String()), 0o600); err != nil {
+		return fmt.Errorf("ext4: %w", err)
+	}
+	out, err := e.Tools.Output(ctx, e.env(), "debugfs", "-w", "-f", sp, imgPath)
+	if e.Log != nil {
+		e.Log.Write(out)
+	}
+	if err != nil {
+		return fmt.Errorf("ext4: set %d xattrs: %w", len(xattrs), err)
+	}
+	return nil
 }
 
 // Check runs e2fsck -fn on an ext4 image and fails unless it is clean.

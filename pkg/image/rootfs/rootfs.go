@@ -234,9 +234,27 @@ type Stats struct {
 	Entries int64 // inodes
 	Bytes   int64 // regular file content
 	Blocks  int64 // 4 KiB blocks for content, directories and long symlinks
+	// Xattrs lists every extended attribute in the tree, in tar order
+	// (mke2fs -d <tar> does not apply them; the image step sets them).
+	Xattrs []Xattr
+}
+
+// Xattr is one extended attribute of a path in the tree.
+type Xattr struct {
+	Path, Name, Value string
 }
 
 func (s *Stats) add(h *tar.Header) {
+	var names []string
+	for k := range h.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s.Xattrs = append(s.Xattrs, Xattr{Path: nodePath(h.Name), Name: n, Value: h.PAXRecords["SCHILY.xattr."+n]})
+	}
 	s.Entries++
 	switch h.Typeflag {
 	case tar.TypeReg:
