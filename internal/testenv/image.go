@@ -1,8 +1,7 @@
-// Package testenv holds helpers for tests that need heavy real parts.
-//
-// This file has the image helpers: the shared cache, the tools tree, and
-// the skip-or-fail rule for missing prerequisites (t.Skip when EDGEIMG_CI
+// Image test helpers (pkg/image and cmd/edgeimg): the shared cache, the
+// tools tree, and the skip-or-fail rule for missing prerequisites (t.Skip when EDGEIMG_CI
 // is unset, t.Fatal when it is set).
+
 package testenv
 
 import (
@@ -54,8 +53,8 @@ func needImage(t testing.TB, ok bool, reason string) {
 // NeedImage is the skip-or-fail rule for image tests.
 func NeedImage(t testing.TB, ok bool, reason string) { t.Helper(); needImage(t, ok, reason) }
 
-// NeedCommand requires a host command.
-func NeedCommand(t testing.TB, name, pkg string) string {
+// NeedHostCommand requires a host command.
+func NeedHostCommand(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	needImage(t, err == nil, name+" not found (apt-get install "+pkg+")")
@@ -66,7 +65,7 @@ func NeedCommand(t testing.TB, name, pkg string) string {
 // cache on first use (about 15 s) and found there afterwards.
 func ImageTools(t testing.TB) *tools.Tree {
 	t.Helper()
-	NeedCommand(t, "mmdebstrap", "mmdebstrap")
+	NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	c := imageCache(t)
 	logf, err := os.CreateTemp("", "edgeimg-tools-*.log")
 	if err != nil {

@@ -241,8 +241,8 @@ func (vm *VM) SSH(ctx context.Context, user string, auth ...ssh.AuthMethod) (*ss
 	}
 }
 
-// Run runs a command over SSH and returns its combined output.
-func Run(c *ssh.Client, cmd string) (string, error) {
+// SSHRun runs a command over SSH and returns its combined output.
+func SSHRun(c *ssh.Client, cmd string) (string, error) {
 	s, err := c.NewSession()
 	if err != nil {
 		return "", err

@@ -31,7 +31,7 @@ func needArm64(t *testing.T, o image.Options) {
 	if os.Getenv("EDGEIMG_IMAGE_ARM64") == "0" {
 		t.Skip("arm64 image tests turned off with EDGEIMG_IMAGE_ARM64=0")
 	}
-	testenv.NeedCommand(t, "mmdebstrap", "mmdebstrap")
+	testenv.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	o.OutDir = t.TempDir()
 	o.Cache = testenv.ImageCache(t)
 	b, err := image.NewBuilder(o)
@@ -88,11 +88,11 @@ func TestRPi4Structure(t *testing.T) {
 	dir := t.TempDir()
 	fw := filepath.Join(dir, "fw.fat")
 	extractPart(t, img, start(0), size(0), fw)
-	fsck := testenv.NeedCommand(t, "fsck.fat", "dosfstools")
+	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
 	if out, err := exec.Command(fsck, "-n", fw).CombinedOutput(); err != nil {
 		t.Errorf("fsck.fat -n firmware partition: %v\n%s", err, out)
 	}
-	testenv.NeedCommand(t, "mtype", "mtools")
+	testenv.NeedHostCommand(t, "mtype", "mtools")
 	mtype := func(p string) []byte {
 		t.Helper()
 		out, err := exec.Command("mtype", "-i", fw, "::"+p).Output()
@@ -190,7 +190,7 @@ func TestBootArm64(t *testing.T) {
 		t.Fatalf("ssh: %v", err)
 	}
 	defer c.Close()
-	out2, err := testenv.Run(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
+	out2, err := testenv.SSHRun(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
 	if err != nil {
 		t.Fatal(err)
 	}

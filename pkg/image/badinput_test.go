@@ -61,7 +61,7 @@ func buildErr(t *testing.T, o image.Options) error {
 }
 
 func TestBuildFailsCleanly(t *testing.T) {
-	testenv.NeedCommand(t, "mmdebstrap", "mmdebstrap")
+	testenv.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	t.Run("mirror unreachable", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -118,5 +118,34 @@ func TestOutputsNotOverwritten(t *testing.T) {
 	build(t, image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Force: true})
 	if data, err := os.ReadFile(mine); err != nil || string(data) != "mine" {
 		t.Errorf("a user file in the output dir was touched: %q %v", data, err)
+	}
+}
+
+// TestRootfsTarball builds from spec.os.rootfs (a zstd-compressed tar, as
+// users with their own distro build bring) instead of mmdebstrap.
+func TestRootfsTarball(t *testing.T) {
+	d := testSpec(t, "x86_64-efi")
+	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}})
+	base := filepath.Join(testenv.ImageCache(t).Root, "debian", res.Lock.Base.CacheKey, "rootfs.tar")
+	tarball := filepath.Join(t.TempDir(), "my-rootfs.tar.zst")
+	if err := testenv.ImageTools(t).Run(context.Background(), nil, nil, "zstd", "-q", "-1", "-T0", "-o", tarball, base); err != nil {
+		t.Fatal(err)
+	}
+	d2 := testSpec(t, "x86_64-efi")
+	d2.Spec.OS.Rootfs = tarball
+	res2, out := build(t, image.Options{Spec: d2, Formats: []string{"raw"}})
+	if !strings.HasPrefix(res2.Lock.Base.Source, "spec.os.rootfs ") || res2.Lock.Base.SHA256 != fileSHA(t, tarball) || len(res2.Lock.Base.Packages) < 100 {
+		t.Errorf("lock base: %+v", res2.Lock.Base)
+	}
+	if _, err := os.Stat(filepath.Join(out, "edge-x86_64-efi.img")); err != nil {
+		t.Error(err)
+	}
+	// Not a tar at all: a clear error naming the field.
+	bad := filepath.Join(t.TempDir(), "bad.tar")
+	must(t, os.WriteFile(bad, []byte("this is not a tarball, just text that is long enough"), 0o644))
+	d3 := testSpec(t, "x86_64-efi")
+	d3.Spec.OS.Rootfs = bad
+	if err := buildErr(t, image.Options{Spec: d3, Formats: []string{"raw"}}); !strings.Contains(err.Error(), "spec.os.rootfs") {
+		t.Errorf("error %v", err)
 	}
 }

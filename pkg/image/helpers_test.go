@@ -163,7 +163,7 @@ func must(t *testing.T, err error) {
 // build builds an image into a fresh output dir with the shared cache.
 func build(t *testing.T, o image.Options) (*image.Result, string) {
 	t.Helper()
-	testenv.NeedCommand(t, "mmdebstrap", "mmdebstrap")
+	testenv.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	if o.OutDir == "" {
 		o.OutDir = filepath.Join(t.TempDir(), "out")
 	}

@@ -27,7 +27,7 @@ import (
 // host's sfdisk.
 func partitions(t *testing.T, img string) (label string, parts []map[string]any) {
 	t.Helper()
-	testenv.NeedCommand(t, "sfdisk", "fdisk")
+	testenv.NeedHostCommand(t, "sfdisk", "fdisk")
 	out, err := exec.Command("sfdisk", "--json", img).Output()
 	if err != nil {
 		t.Fatalf("sfdisk: %v", err)
@@ -85,11 +85,11 @@ func TestBuildX86Structure(t *testing.T) {
 	ctx := context.Background()
 	esp := filepath.Join(dir, "esp.fat")
 	extractPart(t, img, start(0), size(0), esp)
-	fsck := testenv.NeedCommand(t, "fsck.fat", "dosfstools")
+	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
 	if out, err := exec.Command(fsck, "-n", esp).CombinedOutput(); err != nil {
 		t.Errorf("fsck.fat -n ESP: %v\n%s", err, out)
 	}
-	testenv.NeedCommand(t, "mtype", "mtools")
+	testenv.NeedHostCommand(t, "mtype", "mtools")
 	entry, err := exec.Command("mtype", "-i", esp, "::/loader/entries/edgeimg.conf").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestBootX86(t *testing.T) {
 	defer c.Close()
 	run := func(cmd string) string {
 		t.Helper()
-		out, err := testenv.Run(c, cmd)
+		out, err := testenv.SSHRun(c, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func awkPath(t *testing.T) string {
 
 func nodeFlatten(t *testing.T, doc string) ([]string, error) {
 	t.Helper()
-	awk := testenv.NeedCommand(t, "awk", "mawk")
+	awk := testenv.NeedHostCommand(t, "awk", "mawk")
 	cmd := exec.Command(awk, "-f", awkPath(t))
 	cmd.Stdin = strings.NewReader(doc)
 	var stderr bytes.Buffer
@@ -147,8 +147,8 @@ func TestParseErrors(t *testing.T) {
 // TestWriteImage writes a device file into a real two-partition image
 // (GPT and MBR) and checks it with the host's fsck.fat and mtools.
 func TestWriteImage(t *testing.T) {
-	fsck := testenv.NeedCommand(t, "fsck.fat", "dosfstools")
-	testenv.NeedCommand(t, "mtype", "mtools")
+	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
+	testenv.NeedHostCommand(t, "mtype", "mtools")
 	tr := testenv.ImageTools(t)
 	for _, table := range []string{disk.GPT, disk.MBR} {
 		t.Run(table, func(t *testing.T) {

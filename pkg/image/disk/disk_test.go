@@ -33,7 +33,7 @@ func TestDeriveUUID(t *testing.T) {
 // sfdiskJSON reads a partition table with the host's sfdisk.
 func sfdiskJSON(t *testing.T, img string) map[string]any {
 	t.Helper()
-	testenv.NeedCommand(t, "sfdisk", "fdisk")
+	testenv.NeedHostCommand(t, "sfdisk", "fdisk")
 	out, err := exec.Command("sfdisk", "--json", img).Output()
 	if err != nil {
 		t.Fatalf("sfdisk --json: %v", err)
@@ -111,8 +111,8 @@ func TestLayoutTables(t *testing.T) {
 }
 
 func TestMakeFATReproducibleAndValid(t *testing.T) {
-	fsck := testenv.NeedCommand(t, "fsck.fat", "dosfstools")
-	testenv.NeedCommand(t, "mtype", "mtools")
+	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
+	testenv.NeedHostCommand(t, "mtype", "mtools")
 	big := bytes.Repeat([]byte("kernel-bytes-"), 3<<20) // ~39 MB, like a kernel + initrd
 	files := []FATFile{
 		{Path: "/EFI/BOOT/BOOTX64.EFI", Data: []byte("efi")},
