@@ -80,7 +80,7 @@ func runBuild(c *cli.Context) error {
 		Spec: d, Payload: p, EnableUnits: units, Formats: formats,
 		OutDir: c.String("output"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
 		Cache: ca, ZstdLevel: c.Int("zstd-level"), XzLevel: c.Int("xz-level"),
-		Status: c.App.Writer,
+		Status: c.App.Writer, Live: isTerminal(c.App.Writer),
 	})
 	if err != nil {
 		return err
@@ -177,4 +177,14 @@ func boardsCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// isTerminal reports whether w is a terminal (for the live progress line).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -78,6 +78,8 @@ type Options struct {
 	ZstdLevel, XzLevel int
 	// Status receives one line per phase (nil: discarded).
 	Status io.Writer
+	// Live redraws status lines with byte progress (Status is a terminal).
+	Live bool
 }
 
 // Output is one file written.
@@ -221,7 +223,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	st := &state{b: b, res: &Result{}}
-	m := &phase.Manager{Out: b.opts.Status, DryRun: b.opts.DryRun}
+	m := &phase.Manager{Out: b.opts.Status, DryRun: b.opts.DryRun, Live: b.opts.Live}
 	m.Add(b.phases(st)...)
 	if b.opts.DryRun {
 		err := m.Run(ctx)

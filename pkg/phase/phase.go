@@ -79,6 +79,9 @@ type Manager struct {
 	Log io.Writer
 	// DryRun calls DryRun (or prints the title) instead of Run.
 	DryRun bool
+	// Live redraws the running phase's status line with the byte progress
+	// phases report (Progress); set it when Out is a terminal.
+	Live bool
 
 	phases  []Phase
 	results []Result
@@ -109,6 +112,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	logger := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx = context.WithValue(ctx, logKey{}, logger)
 	ctx = context.WithValue(ctx, outputKey{}, io.Writer(lw))
+	live := &liveLine{out: out, on: m.Live && !m.DryRun}
+	ctx = context.WithValue(ctx, progressKey{}, live)
 
 	m.results = make([]Result, 0, len(m.phases))
 	width := 0
@@ -129,6 +134,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			continue
 		}
 		fmt.Fprintf(out, "%-*s ... ", width, title)
+		live.start(fmt.Sprintf("%-*s ... ", width, title))
 		logger.Info("phase start", "phase", title)
 		start := time.Now()
 		var err error
@@ -153,6 +159,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		m.results = append(m.results, r)
 		logger.Info("phase end", "phase", title, "status", r.Status, "duration", r.Duration.Round(time.Millisecond), "detail", r.Detail, "error", err)
+		live.stop()
 		note := ""
 		if r.Detail != "" {
 			note = " " + r.Detail
@@ -202,6 +209,73 @@ func (m *Manager) FirstError() error {
 
 type logKey struct{}
 type outputKey struct{}
+type progressKey struct{}
+
+// Progress reports that a phase has done done of total bytes; the
+// Manager shows it on the phase's status line when Live is set.
+func Progress(ctx context.Context, done, total int64) {
+	if l, ok := ctx.Value(progressKey{}).(*liveLine); ok {
+		l.update(done, total)
+	}
+}
+
+// ProgressReader counts what is read through r as progress of total bytes.
+func ProgressReader(ctx context.Context, r io.Reader, total int64) io.Reader {
+	return &progressReader{ctx: ctx, r: r, total: total}
+}
+
+type progressReader struct {
+	ctx         context.Context
+	r           io.Reader
+	done, total int64
+	last        time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if time.Since(p.last) > 200*time.Millisecond || err != nil {
+		p.last = time.Now()
+		Progress(p.ctx, p.done, p.total)
+	}
+	return n, err
+}
+
+// liveLine redraws the current status line with a percentage.
+type liveLine struct {
+	mu     sync.Mutex
+	out    io.Writer
+	on     bool
+	prefix string
+	drawn  bool
+}
+
+func (l *liveLine) start(prefix string) {
+	l.mu.Lock()
+	l.prefix, l.drawn = prefix, false
+	l.mu.Unlock()
+}
+
+func (l *liveLine) update(done, total int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.on || total <= 0 {
+		return
+	}
+	fmt.Fprintf(l.out, "\r%s%3d%% %s / %s ", l.prefix, done*100/total, mib(done), mib(total))
+	l.drawn = true
+}
+
+func (l *liveLine) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.drawn {
+		fmt.Fprintf(l.out, "\r\x1b[K%s", l.prefix)
+	}
+	l.drawn = false
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // Log returns the run's debug logger (a discarding one outside a Manager).
 func Log(ctx context.Context) *slog.Logger {

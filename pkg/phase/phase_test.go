@@ -128,3 +128,31 @@ type cancelStep struct{ cancel func() }
 
 func (c cancelStep) Title() string                 { return "cancel" }
 func (c cancelStep) Run(ctx context.Context) error { c.cancel(); return nil }
+
+type progressStep struct{}
+
+func (progressStep) Title() string { return "copy" }
+func (progressStep) Run(ctx context.Context) error {
+	r := ProgressReader(ctx, strings.NewReader(strings.Repeat("x", 4<<20)), 8<<20)
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+func TestLiveProgress(t *testing.T) {
+	var out bytes.Buffer
+	m := &Manager{Out: &out, Live: true}
+	m.Add(progressStep{})
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "\rcopy ...  50% 4 MiB / 8 MiB") || !strings.Contains(out.String(), "[SUCCESS]") {
+		t.Errorf("live output %q", out.String())
+	}
+	out.Reset()
+	m = &Manager{Out: &out}
+	m.Add(progressStep{})
+	m.Run(context.Background())
+	if strings.Contains(out.String(), "%") {
+		t.Errorf("progress drawn without Live: %q", out.String())
+	}
+}

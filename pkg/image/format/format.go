@@ -13,9 +13,11 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 	"github.com/edgeimg/edgeimg/pkg/image/tools"
+	"github.com/edgeimg/edgeimg/pkg/phase"
 )
 
 // Env is what writers need.
@@ -114,7 +116,7 @@ func writeZstd(ctx context.Context, env *Env, raw, dst string) ([]string, error)
 	if level == 0 {
 		level = DefaultZstdLevel
 	}
-	if err := env.Tools.Run(ctx, env.Log, nil, "zstd", "-q", "-f", "-"+strconv.Itoa(level), "-T"+threads(), "--sparse", "-o", dst, raw); err != nil {
+	if err := compress(ctx, env, raw, dst, "zstd", "-q", "-c", "-"+strconv.Itoa(level), "-T"+threads()); err != nil {
 		return nil, err
 	}
 	bm := bmapPath(dst, ".img.zst")
@@ -129,22 +131,41 @@ func writeXz(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
 	if level == 0 {
 		level = DefaultXzLevel
 	}
-	cmd, err := env.Tools.Command(ctx, nil, "xz", "-z", "-c", "-"+strconv.Itoa(level), "-T"+threads(), "--check=crc64", raw)
-	if err != nil {
+	if err := compress(ctx, env, raw, dst, "xz", "-z", "-c", "-"+strconv.Itoa(level), "-T"+threads(), "--check=crc64"); err != nil {
 		return nil, err
+	}
+	return nil, nil
+}
+
+// compress streams raw through a compressor (reading stdin, writing
+// stdout) into dst, reporting byte progress.
+func compress(ctx context.Context, env *Env, raw, dst, tool string, args ...string) error {
+	in, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	cmd, err := env.Tools.Command(ctx, nil, tool, args...)
+	if err != nil {
+		return err
 	}
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer out.Close()
 	var stderr bytes.Buffer
+	cmd.Stdin = phase.ProgressReader(ctx, in, fi.Size())
 	cmd.Stdout, cmd.Stderr = out, &stderr
-	fmt.Fprintf(env.Log, "$ xz -z -c -%d -T%s %s > %s\n", level, threads(), raw, dst)
+	fmt.Fprintf(env.Log, "$ %s %s < %s > %s\n", tool, strings.Join(args, " "), raw, dst)
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("xz: %v: %s", err, stderr.String())
+		return fmt.Errorf("%s: %v: %s", tool, err, stderr.String())
 	}
-	return nil, out.Sync()
+	return out.Sync()
 }
 
 func qemuImg(fmtName string) Writer {
