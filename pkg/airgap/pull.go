@@ -122,7 +122,7 @@ func Pull(ctx context.Context, st *Store, refs []Ref, opt Options) (*Result, err
 	for i, d := range order {
 		w := wants[d]
 		g.Go(func() error {
-			blobErrs[i] = p.fetchBlob(gctx, w.src, w.desc)
+			blobErrs[i] = p.fetchBlob(gctx, w.src, w.desc, true)
 			return nil
 		})
 	}
@@ -391,6 +391,23 @@ func (p *puller) manifest(ctx context.Context, src string, d ocispec.Descriptor)
 	return desc.Manifest, nil
 }
 
+// config returns a config blob, from the store or the registry (then
+// stored).
+func (p *puller) config(ctx context.Context, src string, d ocispec.Descriptor) ([]byte, error) {
+	if p.st.Has(d.Digest) {
+		if data, err := p.st.ReadBlob(d.Digest); err == nil {
+			p.manifestsCached.Add(1)
+			return data, nil
+		}
+	}
+	if err := p.fetchBlob(ctx, src, d, false); err != nil {
+		return nil, err
+	}
+	p.manifestsFetched.Add(1)
+	p.manifestBytes.Add(d.Size)
+	return p.st.ReadBlob(d.Digest)
+}
+
 // selectManifest picks the platform's manifest below desc (desc itself
 // when it is a manifest) and reads its config, as containerd does at run
 // time: the best matching index entry, an entry without platform when its
@@ -420,7 +437,7 @@ func (p *puller) selectManifest(ctx context.Context, im *Image, desc ocispec.Des
 		}
 		return fmt.Errorf("%w %s: the index %s has %s", errPlatform, want, desc.Digest, strings.Join(availablePlatforms(doc), ", "))
 	}
-	cfgData, err := p.manifest(ctx, im.Source, *doc.Config)
+	cfgData, err := p.config(ctx, im.Source, *doc.Config)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -457,7 +474,7 @@ func (p *puller) selectManifest(ctx context.Context, im *Image, desc ocispec.Des
 var errPlatform = errors.New("no image for platform")
 
 // fetchBlob downloads one blob into the store, retrying failed attempts.
-func (p *puller) fetchBlob(ctx context.Context, src string, desc ocispec.Descriptor) error {
+func (p *puller) fetchBlob(ctx context.Context, src string, desc ocispec.Descriptor, counted bool) error {
 	rp, err := p.remote()
 	if err != nil {
 		return err
@@ -477,7 +494,12 @@ func (p *puller) fetchBlob(ctx context.Context, src string, desc ocispec.Descrip
 			return err
 		}
 		defer rc.Close()
-		cr := p.prog.reader(rc)
+		var cr *countingReader
+		if counted {
+			cr = p.prog.reader(rc)
+		} else {
+			cr = (&progress{}).reader(rc)
+		}
 		if err := p.st.put(cr, desc); err != nil {
 			cr.undo()
 			return err
@@ -487,7 +509,9 @@ func (p *puller) fetchBlob(ctx context.Context, src string, desc ocispec.Descrip
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", ref, err)
 	}
-	p.prog.blobDone(desc)
+	if counted {
+		p.prog.blobDone(desc)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
@@ -43,7 +44,16 @@ type Registry struct {
 	Requests atomic.Int64
 	mu       sync.Mutex
 	corrupt  map[string]bool
+	auth     string
 	closed   bool
+}
+
+// RequireBasicAuth makes the registry answer 401 with a Basic challenge
+// to every request without these credentials.
+func (r *Registry) RequireBasicAuth(user, password string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.auth = base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }
 
 // Start starts a registry, closed at the end of the test.
@@ -54,6 +64,7 @@ func Start(t testing.TB) *Registry {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.Requests.Add(1)
 		r.mu.Lock()
+		auth := r.auth
 		bad := false
 		for d := range r.corrupt {
 			if strings.HasSuffix(req.URL.Path, "/blobs/"+d) || strings.HasSuffix(req.URL.Path, "/manifests/"+d) {
@@ -61,6 +72,11 @@ func Start(t testing.TB) *Registry {
 			}
 		}
 		r.mu.Unlock()
+		if auth != "" && req.Header.Get("Authorization") != "Basic "+auth {
+			w.Header().Set("WWW-Authenticate", `Basic realm="regtest"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
 		if bad && req.Method == http.MethodGet {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
