@@ -138,3 +138,20 @@ func (s *Store) recordTag(name, tag string, target ocispec.Descriptor, now time.
 	}
 	return fsutil.WriteFile(s.tagPath(name, tag), append(data, '\n'), 0o644)
 }
+
+// KnownDigest is the digest a reference pins without asking a registry:
+// its own digest, or the one an earlier pull recorded for its tag.
+func (s *Store) KnownDigest(ref string) (string, bool) {
+	r, err := parseRef(ref)
+	if err != nil {
+		return "", false
+	}
+	if r.digest != "" {
+		return r.digest.String(), true
+	}
+	d, ok, err := s.Resolved(r.name, r.effectiveTag())
+	if err != nil || !ok {
+		return "", false
+	}
+	return d.Digest.String(), true
+}
