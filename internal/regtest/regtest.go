@@ -59,6 +59,13 @@ func (r *Registry) RequireBasicAuth(user, password string) {
 // Start starts a registry, closed at the end of the test.
 func Start(t testing.TB) *Registry {
 	t.Helper()
+	r := NewRegistry()
+	t.Cleanup(r.Close)
+	return r
+}
+
+// NewRegistry starts a registry the caller closes (benchmarks share one).
+func NewRegistry() *Registry {
 	r := &Registry{corrupt: map[string]bool{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -94,7 +101,6 @@ func Start(t testing.TB) *Registry {
 		h.ServeHTTP(w, req)
 	}))
 	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
-	t.Cleanup(r.Close)
 	return r
 }
 
