@@ -248,7 +248,7 @@ func (c *Containerd) ctr(ctx context.Context, stdin io.Reader, args ...string) (
 	return out.String(), nil
 }
 
-// Stop stops the daemon: SIGTERM, then SIGKILL after 10 s.
+// Stop stops the daemon: SIGTERM, then SIGKILL after 30 s.
 func (c *Containerd) Stop() error {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return nil
@@ -261,7 +261,7 @@ func (c *Containerd) Stop() error {
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		c.cmd.Process.Kill()
 		<-c.done
 		return fmt.Errorf("containerd did not stop on SIGTERM")

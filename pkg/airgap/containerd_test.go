@@ -87,16 +87,15 @@ func TestPreloadedStoreRunsOffline(t *testing.T) {
 	runHello(t, c, fx.Multi[:strings.LastIndex(fx.Multi, ":")]+"@"+fx.MultiDigest, "multi-index", false)
 	runHello(t, c, fx.Sibling, "sibling-tag", false)
 
-	// Garbage collection: an unreferenced blob is dropped, every blob of
-	// the preloaded images stays, even after an image loses names.
+	// Garbage collection: an unreferenced blob is dropped (by the GC the
+	// image removal below runs, or by one the daemon ran on its own
+	// before), every blob of the preloaded images stays, even after an
+	// image loses names.
 	stray := "stray blob, referenced by nothing\n"
 	if out, err := c.CtrStdin(stray, "-n", Namespace, "content", "ingest", "stray"); err != nil {
 		t.Fatalf("ingest: %v %s", err, out)
 	}
 	strayDigest := digest.FromString(stray).String()
-	if out, _ := c.Ctr("-n", Namespace, "content", "ls", "-q"); !strings.Contains(out, strayDigest) {
-		t.Fatalf("ingested blob %s not listed:\n%s", strayDigest, out)
-	}
 	if _, err := c.Ctr("-n", Namespace, "images", "rm", "--sync", fx.Sibling); err != nil {
 		t.Fatal(err)
 	}

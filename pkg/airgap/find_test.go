@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	k0sairgap "github.com/k0sproject/k0s/pkg/airgap"
+	"github.com/k0sproject/k0s/pkg/apis/k0s/v1beta1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -31,7 +33,12 @@ func TestFindUpstreamFixtures(t *testing.T) {
 		"net-kourier/1.23.0/kourier.yaml",
 		"metallb/v0.15.3/metallb-native.yaml",
 	)
-	system := []string{"quay.io/k0sproject/pause:3.10.1", "quay.io/k0sproject/coredns:1.12.2"}
+	// k0s's own list for its default config (what `k0s airgap
+	// list-images` prints), pause included.
+	system := k0sairgap.GetImageURIs(v1beta1.DefaultClusterSpec(), false)
+	if !slices.Contains(system, "quay.io/k0sproject/pause:3.10.1") {
+		t.Fatalf("k0s system images %v lack pause 3.10.1", system)
+	}
 	refs, warnings := Find(objs, []string{"ghcr.io/knative/helloworld-go:latest"}, system)
 
 	got := map[string][]string{}
@@ -71,8 +78,9 @@ func TestFindUpstreamFixtures(t *testing.T) {
 		"quay.io/metallb/speaker:v0.15.3": {
 			"metallb/metallb-native.yaml: DaemonSet metallb-system/speaker: spec.template.spec.containers[speaker].image"},
 		"ghcr.io/knative/helloworld-go:latest": {"spec.images.extra[0]"},
-		"quay.io/k0sproject/pause:3.10.1":      {"k0s system images"},
-		"quay.io/k0sproject/coredns:1.12.2":    {"k0s system images"},
+	}
+	for _, s := range system {
+		want[s] = []string{"k0s system images"}
 	}
 	if !reflect.DeepEqual(got, want) {
 		for k, v := range got {
@@ -108,8 +116,8 @@ func TestFindUpstreamFixtures(t *testing.T) {
 		!strings.Contains(warnings[0].Reason, "invalid reference format") {
 		t.Errorf("warnings = %v, want one for the ko:// image", warnings)
 	}
-	if locations != 17 {
-		t.Errorf("%d locations, want 17", locations)
+	if want := 12 + 2 + 1 + len(system); locations != want {
+		t.Errorf("%d locations, want %d", locations, want)
 	}
 }
 
