@@ -18,9 +18,9 @@ func k0sconfigCommand() *cli.Command {
 		Usage: "print the node's k0s.yaml, or its install flags, systemd unit or system images",
 		Description: `Builds k0s.yaml for the spec with k0s's own ClusterConfig API and checks it
 with k0s's Validate: single node (kine storage), telemetry off, airgap pull
-policy, kubelet reservations (spec.node.reserved, spec.node.evictionHard) in
-the worker profile "default", components disabled per spec, spec.k0s.config
-merged in last. The node's addresses are left for k0s to find at start.
+policy, kubelet reservations from the plan (what 'edgeimg plan' reserves for
+the OS and the control plane, or spec.node.reserved) in the worker profile
+"default", components disabled per spec, spec.k0s.config merged in last. The node's addresses are left for k0s to find at start.
 
 --flags prints the arguments of 'k0s install controller', --unit the systemd
 unit that command writes, --images the k0s system images the node needs.`,
@@ -49,10 +49,11 @@ unit that command writes, --images the k0s system images the node needs.`,
 			if done, err := printSpecIfDryRun(c, d); done {
 				return err
 			}
-			cfg, err := k0sconfig.Build(d, k0sconfig.ReservationsFromSpec(&d.Spec))
+			res, err := renderDoc(c, d)
 			if err != nil {
 				return err
 			}
+			cfg := res.K0s
 			var out []byte
 			switch {
 			case c.Bool("flags"):

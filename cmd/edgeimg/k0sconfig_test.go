@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/k0sproject/k0s/pkg/apis/k0s/v1beta1"
 
+	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
 )
 
@@ -19,8 +21,22 @@ func runApp(t *testing.T, args ...string) (string, error) {
 	var out bytes.Buffer
 	app.Writer = &out
 	app.ErrWriter = &out
-	err := app.Run(append([]string{"edgeimg"}, args...))
+	err := app.Run(append([]string{"edgeimg"}, withUpstream(t, args)...))
 	return out.String(), err
+}
+
+// withUpstream points commands that render at the upstream fixtures, so
+// tests never download.
+func withUpstream(t *testing.T, args []string) []string {
+	if len(args) == 0 || args[0] == "spec" || slices.Contains(args, "--upstream") {
+		return args
+	}
+	for _, a := range args[1:] {
+		if a == "--help" || a == "-h" {
+			return args
+		}
+	}
+	return append([]string{args[0], "--upstream", fixtures.Upstream(t)}, args[1:]...)
 }
 
 func TestK0sconfigCommand(t *testing.T) {

@@ -39,6 +39,8 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			specCommand(),
+			planCommand(),
+			manifestsCommand(),
 			k0sconfigCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
