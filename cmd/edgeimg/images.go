@@ -28,7 +28,7 @@ import (
 func imagesCommand() *cli.Command {
 	input := []cli.Flag{
 		&cli.StringSliceFlag{Name: "manifests", Usage: "read the stacks from these YAML files or directories (searched recursively for *.yaml) instead of rendering the spec"},
-		&cli.BoolFlag{Name: "no-system-images", Usage: "leave out k0s's system images (with --manifests: those of k0s's default config)"},
+		&cli.BoolFlag{Name: "no-system-images", Usage: "leave out k0s's system images (with --manifests, the system images are those of k0s's default config)"},
 		&cli.StringFlag{Name: "platform", Usage: "node platform os/arch[/variant] (default: spec.images.platform, else the board's)"},
 	}
 	registry := []cli.Flag{
@@ -91,24 +91,30 @@ node platform's blobs into the shared cache (a second pull needs no network);
 }
 
 // nodeObjects is where the images commands get the objects the node will
-// run and k0s's system images. Rendering the spec's stacks (pkg/bundle)
-// and its k0s config (pkg/k0sconfig) is not wired in here yet: until it
-// is, the objects come from --manifests and the system images from k0s's
-// default configuration.
-func nodeObjects(c *cli.Context, _ *spec.Document) ([]bundle.Object, []string, error) {
-	paths := c.StringSlice("manifests")
-	if len(paths) == 0 {
-		return nil, nil, fmt.Errorf("rendering the spec's stacks is not wired into 'edgeimg images' yet: pass --manifests DIR with the stack YAML")
+// run and k0s's system images: the spec's rendered stacks and k0s config,
+// or, with --manifests, the stack YAML given and the system images of
+// k0s's default config.
+func nodeObjects(c *cli.Context, d *spec.Document) ([]bundle.Object, []string, error) {
+	if paths := c.StringSlice("manifests"); len(paths) > 0 {
+		objs, err := readManifests(paths)
+		if err != nil {
+			return nil, nil, err
+		}
+		var system []string
+		if !c.Bool("no-system-images") {
+			system = k0sairgap.GetImageURIs(v1beta1.DefaultClusterSpec(), false)
+		}
+		return objs, system, nil
 	}
-	objs, err := readManifests(paths)
+	r, err := renderDoc(c, d)
 	if err != nil {
 		return nil, nil, err
 	}
 	var system []string
 	if !c.Bool("no-system-images") {
-		system = k0sairgap.GetImageURIs(v1beta1.DefaultClusterSpec(), false)
+		system = r.K0s.SystemImages()
 	}
-	return objs, system, nil
+	return r.Bundle.Objects(), system, nil
 }
 
 // readManifests reads YAML files, and the *.yaml/*.yml files below

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/internal/regtest"
 )
 
-func runApp(t *testing.T, args ...string) (string, string, error) {
+func runImages(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	app := newApp()
 	var out, errOut bytes.Buffer
@@ -46,7 +47,7 @@ data:
 	cacheDir := filepath.Join(dir, "cache")
 	common := []string{"--manifests", filepath.Join(dir, "manifests"), "--no-system-images", "--images-extra", fx.Sibling}
 
-	out, _, err := runApp(t, append([]string{"--cache-dir", cacheDir, "images", "pull"}, common...)...)
+	out, _, err := runImages(t, append([]string{"--cache-dir", cacheDir, "images", "pull"}, common...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ data:
 	}
 
 	reg.Close() // everything below works from the cache
-	out, _, err = runApp(t, append([]string{"--cache-dir", cacheDir, "images", "list", "--json"}, common...)...)
+	out, _, err = runImages(t, append([]string{"--cache-dir", cacheDir, "images", "list", "--json"}, common...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ data:
 	}
 
 	root := filepath.Join(dir, "containerd")
-	if _, _, err := runApp(t, append([]string{"--cache-dir", cacheDir, "images", "preload", "--root", root}, common...)...); err != nil {
+	if _, _, err := runImages(t, append([]string{"--cache-dir", cacheDir, "images", "preload", "--root", root}, common...)...); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "io.containerd.metadata.v1.bolt", "meta.db")); err != nil {
@@ -98,18 +99,55 @@ data:
 	}
 	tarPath := filepath.Join(dir, "images.tar")
 	bundleArgs := append([]string{"--cache-dir", cacheDir, "images", "bundle", "-o", tarPath}, common...)
-	if _, _, err := runApp(t, bundleArgs...); err != nil {
+	if _, _, err := runImages(t, bundleArgs...); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := runApp(t, bundleArgs...); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, _, err := runImages(t, bundleArgs...); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("second bundle without --force: %v", err)
 	}
-	if _, _, err := runApp(t, append(bundleArgs, "--force")...); err != nil {
+	if _, _, err := runImages(t, append(bundleArgs, "--force")...); err != nil {
 		t.Errorf("bundle --force: %v", err)
 	}
 
-	// Without --manifests the command says what is missing.
-	if _, _, err := runApp(t, "--cache-dir", cacheDir, "images", "list"); err == nil || !strings.Contains(err.Error(), "--manifests") {
-		t.Errorf("list without --manifests: %v", err)
+}
+
+// TestImagesListRenderedSpec lists the images of the default spec's
+// rendered stacks (Serving, Kourier, MetalLB from the upstream fixtures,
+// the hello Knative Service) and its k0s config.
+func TestImagesListRenderedSpec(t *testing.T) {
+	out, _, err := runImages(t, "--cache-dir", t.TempDir(), "images", "list", "--json", "--upstream", fixtures.Upstream(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Images []struct {
+			Ref       string
+			Locations []struct{ Where, Field string }
+		}
+		Warnings []struct{ Value, Reason string }
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	found := map[string][]string{}
+	for _, im := range list.Images {
+		for _, l := range im.Locations {
+			found[im.Ref] = append(found[im.Ref], l.Where+" "+l.Field)
+		}
+	}
+	queue := "gcr.io/knative-releases/knative.dev/serving/cmd/queue@sha256:a3cc71ce80dbc6df8781f15eac2cf3531a4c9815271799afd8776bef9e6aeaf2"
+	for ref, n := range map[string]int{
+		queue: 2, // config-deployment and the caching Image
+		"docker.io/envoyproxy/envoy:v1.37-latest": 1,
+		"quay.io/metallb/speaker:v0.15.3":         1,
+		"ghcr.io/knative/helloworld-go:latest":    1,
+		"quay.io/k0sproject/pause:3.10.1":         1,
+	} {
+		if len(found[ref]) != n {
+			t.Errorf("%s found at %q, want %d places", ref, found[ref], n)
+		}
+	}
+	if len(list.Warnings) != 0 {
+		t.Errorf("warnings: %+v", list.Warnings)
 	}
 }

@@ -39,6 +39,9 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			specCommand(),
+			planCommand(),
+			manifestsCommand(),
+			k0sconfigCommand(),
 			imagesCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
