@@ -247,10 +247,7 @@ func words(s string) []string {
 // every reference Find returned for these objects; the objects are left
 // untouched and the missing references named otherwise.
 func Pin(objs []bundle.Object, images []Image) error {
-	pinned := map[string]string{}
-	for _, im := range images {
-		pinned[im.Ref.Ref] = im.Pinned()
-	}
+	pinned := PinnedRefs(images)
 	type edit struct {
 		set func(string)
 		to  string
@@ -278,4 +275,16 @@ func Pin(objs []bundle.Object, images []Image) error {
 		e.set(e.to)
 	}
 	return nil
+}
+
+// PinnedRefs maps every reference as found to its pinned form
+// (Image.Pinned), for the places Pin does not rewrite: k0s's system
+// images, through k0sconfig's Config.RewriteImages (their tags are kept:
+// k0s requires one).
+func PinnedRefs(images []Image) map[string]string {
+	out := make(map[string]string, len(images))
+	for _, im := range images {
+		out[im.Ref.Ref] = im.Pinned()
+	}
+	return out
 }
