@@ -205,9 +205,12 @@ type puller struct {
 	match platforms.MatchComparer
 	prog  *progress
 
-	once                                             sync.Once
-	rp                                               *remote.Puller
-	rpErr                                            error
+	once      sync.Once
+	rp        *remote.Puller
+	rpErr     error
+	clientsMu sync.Mutex
+	clients   map[string]*lazyClient
+
 	manifestsFetched, manifestsCached, manifestBytes atomic.Int64
 }
 
@@ -474,31 +477,37 @@ func (p *puller) selectManifest(ctx context.Context, im *Image, desc ocispec.Des
 var errPlatform = errors.New("no image for platform")
 
 // fetchBlob downloads one blob into the store, retrying failed attempts.
+// The body goes straight into the store, which hashes it once on the way
+// in (the registry client's own reader would hash it a second time).
 func (p *puller) fetchBlob(ctx context.Context, src string, desc ocispec.Descriptor, counted bool) error {
-	rp, err := p.remote()
-	if err != nil {
-		return err
-	}
 	repo, err := p.repo(src)
 	if err != nil {
 		return err
 	}
 	ref := repo.Digest(desc.Digest.String())
 	err = retry(ctx, p.opt.retries(), func() error {
-		l, err := rp.Layer(ctx, ref)
+		client, err := p.blobClient(ctx, repo)
 		if err != nil {
 			return err
 		}
-		rc, err := l.Compressed()
+		u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), desc.Digest)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return err
 		}
-		defer rc.Close()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			return err
+		}
 		var cr *countingReader
 		if counted {
-			cr = p.prog.reader(rc)
+			cr = p.prog.reader(resp.Body)
 		} else {
-			cr = (&progress{}).reader(rc)
+			cr = (&progress{}).reader(resp.Body)
 		}
 		if err := p.st.put(cr, desc); err != nil {
 			cr.undo()
@@ -513,6 +522,52 @@ func (p *puller) fetchBlob(ctx context.Context, src string, desc ocispec.Descrip
 		p.prog.blobDone(desc)
 	}
 	return nil
+}
+
+// blobClient is an HTTP client authenticated for pulls from a repository
+// (token exchange included), one per repository.
+func (p *puller) blobClient(ctx context.Context, repo name.Repository) (*http.Client, error) {
+	p.clientsMu.Lock()
+	if p.clients == nil {
+		p.clients = map[string]*lazyClient{}
+	}
+	lc, ok := p.clients[repo.String()]
+	if !ok {
+		lc = &lazyClient{}
+		p.clients[repo.String()] = lc
+	}
+	p.clientsMu.Unlock()
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.c != nil {
+		return lc.c, nil
+	}
+	kc := p.opt.Keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	auth, err := authn.Resolve(ctx, kc, repo)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", repo, err)
+	}
+	base := p.opt.Transport
+	if base == nil {
+		base = remote.DefaultTransport
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(base, "edgeimg"),
+		[]string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, err
+	}
+	lc.c = &http.Client{Transport: rt}
+	return lc.c, nil
+}
+
+// lazyClient is a blob client made on first use (making it may ask the
+// registry for a token); failures are not kept, so a retry makes it again.
+type lazyClient struct {
+	mu sync.Mutex
+	c  *http.Client
 }
 
 // retry runs f up to n times with a growing pause, stopping early on a
