@@ -15,18 +15,18 @@
 // embeds (1.7.30), so the node's first start imports nothing. Measured
 // with a real containerd 1.7.30 on a synthetic 126 MiB linux/amd64 stack
 // shaped like Serving + Kourier + MetalLB (BenchmarkFirstStart, warm page
-// cache, 2-core EPYC): start until every image is listed 0.20 s on the
-// preloaded store, 1.51 s importing the bundle into an empty root (k0s's
-// first boot), 1.76 s re-importing it into a root that has the images
-// (every later k0s start).
+// cache, 2-core EPYC, two runs of 3): start until every image is listed
+// 0.13-0.20 s on the preloaded store, 1.5-2.0 s importing the bundle into
+// an empty root (k0s's first boot), 1.8-1.9 s re-importing it into a root
+// that has the images (every later k0s start).
 //
 // # Layers are not unpacked at build time
 //
 // Preload writes content and metadata only; CRI unpacks an image into
 // overlayfs snapshots when it first creates a container from it, and the
 // snapshots persist across restarts, so the cost is paid once per node,
-// not per boot. Unpacking the same stack (BenchmarkUnpack) takes 2.6 s in
-// total and adds 241 MiB of snapshots to the 126 MiB of blobs: nearly
+// not per boot. Unpacking the same stack (BenchmarkUnpack) takes 2.1-2.6 s
+// in total and adds 241 MiB of snapshots to the 126 MiB of blobs: nearly
 // three times the bytes on an SD card, for about a second saved at each
 // component's first start. Unpacking at build time would also need root
 // on the build host (mknod of 0/0 character-device whiteouts, chown,
