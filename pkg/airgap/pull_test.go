@@ -52,11 +52,18 @@ func TestPullPlatformsAndSharedLayers(t *testing.T) {
 	reg := regtest.Start(t)
 	fx := regtest.PushFixture(t, reg, "edge")
 	st := newStore(t)
-	res, err := Pull(ctx, st, refsAt(fx.Hello, fx.Multi, fx.Sibling), Options{Platform: "linux/amd64"})
+	var progress strings.Builder
+	res, err := Pull(ctx, st, refsAt(fx.Hello, fx.Multi, fx.Sibling), Options{Platform: "linux/amd64", Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hello, multi, sibling := res.Images[0], res.Images[1], res.Images[2]
+	// Distinct amd64 layers: base, binary, whiteouts, and one own layer
+	// each for multi and sibling (progress counts layers).
+	if !strings.Contains(progress.String(), "pulling 5 blobs") || strings.Count(progress.String(), "/5 ") != 5 ||
+		!strings.Contains(progress.String(), "pulled ") {
+		t.Errorf("progress output:\n%s", progress.String())
+	}
 	if hello.Digest().String() != fx.HelloDigest || multi.Digest().String() != fx.MultiDigest || sibling.Digest().String() != fx.SiblingDigest {
 		t.Fatalf("digests %s %s %s, want the pushed %s %s %s", hello.Digest(), multi.Digest(), sibling.Digest(), fx.HelloDigest, fx.MultiDigest, fx.SiblingDigest)
 	}
