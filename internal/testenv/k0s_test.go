@@ -168,7 +168,7 @@ func podSummary(p *corev1.Pod) string {
 func TestK0sConfigFor(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, wantErr string
-		want            []string
+		want              []string
 	}{
 		{name: "default", in: DefaultK0sConfig, want: []string{"address: 172.31.200.2", "- 172.31.200.2", "enabled: false", "provider: custom", `conntrack-max-per-core: "0"`}},
 		{name: "keeps caller sans", in: "apiVersion: k0s.k0sproject.io/v1beta1\nkind: ClusterConfig\nspec:\n  api:\n    sans: [edge.local]\n  telemetry: {enabled: true}\n",
