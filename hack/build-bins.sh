@@ -29,6 +29,7 @@
 #     <data-dir>/bin.
 # Progress goes to stderr; set -q to silence it.
 set -euo pipefail
+shopt -s inherit_errexit
 
 K8S_VERSION=v1.33.13
 KINE_VERSION=v0.17.5
@@ -100,7 +101,7 @@ k8s_ldflags() {
 	local v=$K8S_VERSION minor date
 	minor=${v#v*.}
 	minor=${minor%%.*}
-	date=$(module_time k8s.io/kubernetes "$K8S_VERSION")
+	date=$(module_time k8s.io/kubernetes "$K8S_VERSION") && [[ -n $date ]] || return 1
 	local flags="-s -w" pkg
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
@@ -112,7 +113,11 @@ k8s_ldflags() {
 # module_dir downloads module@version through the proxy and prints its
 # (read-only) directory in the module cache.
 module_dir() {
-	go mod download -json "$1@$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+	local json dir
+	json=$(go mod download -json "$1@$2" 2>&1) || true
+	dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")
+	[[ -n $dir ]] || die "go mod download $1@$2: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
+	echo "$dir"
 }
 
 # module_time prints the module version's publication time (RFC 3339), used
@@ -176,8 +181,7 @@ k0s_source() {
 		die "$K0S_MODULE@$K0S_VERSION go.mod does not pin k8s.io/kubernetes $from_k: update K0S_K8S_VERSION"
 	tmp=$dir.tmp
 	rm -rf "$tmp"
-	cp -r "$src" "$tmp"
-	chmod -R u+w "$tmp"
+	cp -r "$src" "$tmp" && chmod -R u+w "$tmp" || die "copying $src failed"
 	sed -E -i "/^[[:space:]]*k8s\.io\//{s/ ${from_s//./\\.}\b/ $to_s/g; s/ ${from_k//./\\.}\b/ $to_k/g}" "$tmp/go.mod"
 	if grep -Eq "k8s\.io/.* (${from_s//./\\.}|${from_k//./\\.})\b" "$tmp/go.mod"; then
 		die "k0s go.mod still names Kubernetes $from_k after the move"
@@ -189,12 +193,13 @@ k0s_source() {
 }
 
 # recipe prints what decides a component's bytes besides its version and Go
-# version; a cached build with a different recipe is rebuilt.
+# version; a cached build with a different recipe is rebuilt. It must not
+# need the go command or the network: a warm call runs offline.
 recipe() {
 	case $1 in
 	kine) echo "go install github.com/k3s-io/kine@$KINE_VERSION cgo tags=$KINE_TAGS CGO_CFLAGS=$KINE_CFLAGS" ;;
 	k0s) echo "k0s $K0S_VERSION k8s=$K8S_VERSION tags=osusergo,noembedbins cgo version=$K0S_VERSION_STRING" ;;
-	*) echo "k8s.io/kubernetes/cmd/$1 $K8S_VERSION wrapper tags=providerless CGO_ENABLED=0 $(k8s_ldflags)" ;;
+	*) echo "k8s.io/kubernetes/cmd/$1 $K8S_VERSION wrapper tags=providerless CGO_ENABLED=0 -s -w version-stamped" ;;
 	esac
 }
 
@@ -211,8 +216,9 @@ build_one() { # component outdir
 		;;
 	k0s)
 		local src p=github.com/k0sproject/k0s/pkg/build date
-		src=$(k0s_source)
-		date=$(module_time "$K0S_MODULE" "$K0S_VERSION")
+		# Explicit checks: errexit does not apply inside `if ! build_one`.
+		src=$(k0s_source) && [[ -n $src ]] || return 1
+		date=$(module_time "$K0S_MODULE" "$K0S_VERSION") && [[ -n $date ]] || return 1
 		local ld="-s -w -X $p.Version=$K0S_VERSION_STRING -X $p.RuncVersion=$K0S_RUNC_VERSION"
 		ld+=" -X $p.ContainerdVersion=$K0S_CONTAINERD_VERSION -X $p.KubernetesVersion=${K8S_VERSION#v}"
 		ld+=" -X $p.KineVersion=${KINE_VERSION#v}"
@@ -224,48 +230,55 @@ build_one() { # component outdir
 			-ldflags "$ld" -o "$out/k0s" .) >&2
 		;;
 	*)
-		local w
-		w=$(k8s_wrapper)
+		local w ld
+		w=$(k8s_wrapper) && [[ -n $w ]] || return 1
+		ld=$(k8s_ldflags) || return 1
 		(cd "$w" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags providerless \
-			-ldflags "$(k8s_ldflags)" -o "$out/$c" "k8s.io/kubernetes/cmd/$c") >&2
+			-ldflags "$ld" -o "$out/$c" "k8s.io/kubernetes/cmd/$c") >&2
 		;;
 	esac
 }
 
-paths=()
-for c in "${components[@]}"; do
-	v=$(version_of "$c")
-	out=$root/$c-$v-go$gover
-	bin=$out/$c
-	want=$(recipe "$c")
-	if [[ -x $bin && -f $out/RECIPE && $(<"$out/RECIPE") == "$want" ]]; then
-		paths+=("$bin")
-		continue
-	fi
-	# One build at a time: the Kubernetes builds share a module and the
-	# machine has few cores. Re-check once the lock is ours.
-	exec {lock}>"$root/.lock"
-	flock "$lock"
-	if ! [[ -x $bin && -f $out/RECIPE && $(<"$out/RECIPE") == "$want" ]]; then
-		log "building $c $v with go$gover"
-		start=$SECONDS
-		tmp=$root/.tmp-$c-$$
-		rm -rf "$tmp"
-		mkdir -p "$tmp"
-		if ! build_one "$c" "$tmp"; then
-			rm -rf "$tmp"
-			die "building $c $v failed"
+# main is the whole run, parsed before it starts, so editing this file
+# during a long build cannot change what the build does.
+main() {
+	local paths=() c v out bin want lock start tmp
+	for c in "${components[@]}"; do
+		v=$(version_of "$c")
+		out=$root/$c-$v-go$gover
+		bin=$out/$c
+		want=$(recipe "$c")
+		if [[ -x $bin && -f $out/RECIPE && $(<"$out/RECIPE") == "$want" ]]; then
+			paths+=("$bin")
+			continue
 		fi
-		[[ -x $tmp/$c ]] || {
+		# One build at a time: the Kubernetes builds share a module and the
+		# machine has few cores. Re-check once the lock is ours.
+		exec {lock}>"$root/.lock"
+		flock "$lock"
+		if ! [[ -x $bin && -f $out/RECIPE && $(<"$out/RECIPE") == "$want" ]]; then
+			log "building $c $v with go$gover"
+			start=$SECONDS
+			tmp=$root/.tmp-$c-$$
 			rm -rf "$tmp"
-			die "building $c $v produced no $c binary"
-		}
-		printf '%s\n' "$want" >"$tmp/RECIPE"
-		rm -rf "$out"
-		mv "$tmp" "$out"
-		log "built $c $v in $((SECONDS - start))s: $bin"
-	fi
-	exec {lock}>&-
-	paths+=("$bin")
-done
-printf '%s\n' "${paths[@]}"
+			mkdir -p "$tmp"
+			if ! build_one "$c" "$tmp"; then
+				rm -rf "$tmp"
+				die "building $c $v failed"
+			fi
+			[[ -x $tmp/$c ]] || {
+				rm -rf "$tmp"
+				die "building $c $v produced no $c binary"
+			}
+			printf '%s\n' "$want" >"$tmp/RECIPE"
+			rm -rf "$out"
+			mv "$tmp" "$out"
+			log "built $c $v in $((SECONDS - start))s: $bin"
+		fi
+		exec {lock}>&-
+		paths+=("$bin")
+	done
+	printf '%s\n' "${paths[@]}"
+}
+
+main

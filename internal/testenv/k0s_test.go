@@ -233,3 +233,24 @@ func waitKubeProxy(t *testing.T, ctx context.Context, cs kubernetes.Interface, k
 		}
 	}
 }
+
+// BenchmarkStartK0s measures k0s controller --single from start to apiserver
+// /readyz and to node Ready (run with -benchtime=1x).
+func BenchmarkStartK0s(b *testing.B) {
+	tarPath, _ := testImages(b)
+	var api, node time.Duration
+	for i := 0; i < b.N; i++ {
+		k := StartK0s(b, K0sOptions{
+			Config:    testK0sConfig,
+			ImageTars: []string{tarPath},
+			ExtraArgs: []string{"--disable-components=coredns,metrics-server"},
+		})
+		api += k.APIServerReady
+		node += k.NodeReady
+		b.StopTimer()
+		k.Stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(api.Seconds()/float64(b.N), "s-apiserver-ready")
+	b.ReportMetric(node.Seconds()/float64(b.N), "s-node-ready")
+}

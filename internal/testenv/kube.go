@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,7 +54,13 @@ type APIServer struct {
 	// Dir holds the certificates, the SQLite database and the logs
 	// (kine.log, kube-apiserver.log).
 	Dir string
+
+	stop func()
 }
+
+// Stop stops kube-apiserver and kine and removes Dir; t.Cleanup calls it
+// too, it runs once.
+func (s *APIServer) Stop() { s.stop() }
 
 // StartAPIServer starts kine on a unix socket (SQLite in a temp dir) and
 // kube-apiserver on 127.0.0.1 with certificates and service-account keys
@@ -68,7 +75,17 @@ func StartAPIServer(t testing.TB) *APIServer {
 	if err != nil {
 		t.Fatalf("apiserver dir: %v", err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	var stops []func()
+	var once sync.Once
+	stopAll := func() {
+		once.Do(func() {
+			for i := len(stops) - 1; i >= 0; i-- {
+				stops[i]()
+			}
+			os.RemoveAll(dir)
+		})
+	}
+	t.Cleanup(stopAll)
 
 	pki, err := writeAPIServerPKI(dir)
 	if err != nil {
@@ -85,7 +102,7 @@ func StartAPIServer(t testing.TB) *APIServer {
 	if err != nil {
 		t.Fatalf("start kine: %v", err)
 	}
-	t.Cleanup(func() { kp.Stop(10 * time.Second) })
+	stops = append(stops, func() { kp.Stop(10 * time.Second) })
 
 	var srv *APIServer
 	var lastErr error
@@ -121,8 +138,8 @@ func StartAPIServer(t testing.TB) *APIServer {
 			t.Fatalf("kube-apiserver not ready: %v\n--- kube-apiserver.log (tail)\n%s\n--- kine.log (tail)\n%s",
 				lastErr, tail(string(log), 30), tail(string(kl), 15))
 		}
-		t.Cleanup(func() { ap.Stop(15 * time.Second) })
-		srv = &APIServer{Config: cfg, URL: url, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig")}
+		stops = append(stops, func() { ap.Stop(15 * time.Second) })
+		srv = &APIServer{Config: cfg, URL: url, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), stop: stopAll}
 	}
 	if srv == nil {
 		t.Fatalf("kube-apiserver: no free port after 3 attempts: %v", lastErr)

@@ -195,3 +195,42 @@ metadata: {name: g, namespace: shop}
 		}
 	}
 }
+
+// BenchmarkStartAPIServer measures kine + kube-apiserver from start to
+// /readyz (run with -benchtime=1x or a few x: each start takes seconds).
+func BenchmarkStartAPIServer(b *testing.B) {
+	Binary(b, "kine")
+	Binary(b, "kube-apiserver")
+	for i := 0; i < b.N; i++ {
+		srv := StartAPIServer(b)
+		b.StopTimer()
+		srv.Stop()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkDryRunUpstreamStack measures DryRun of the Knative Serving core,
+// Kourier and MetalLB release manifests (98 objects) on a fresh server.
+func BenchmarkDryRunUpstreamStack(b *testing.B) {
+	fx := FixturesDir(b)
+	objs, err := ParseObjectFiles(
+		filepath.Join(fx, "knative-serving", "1.23.0", "serving-core.yaml"),
+		filepath.Join(fx, "net-kourier", "1.23.0", "kourier.yaml"),
+		filepath.Join(fx, "metallb", "v0.15.3", "metallb-native.yaml"),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		srv := StartAPIServer(b)
+		b.StartTimer()
+		if errs := DryRun(b, srv.Config, objs); len(errs) != 0 {
+			b.Fatalf("%d rejections, first: %v", len(errs), errs[0])
+		}
+		b.StopTimer()
+		srv.Stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(len(objs)), "objects")
+}
