@@ -86,6 +86,10 @@ type K0sOptions struct {
 	ExtraArgs []string
 	// KubeletExtraArgs are appended to the harness's kubelet flags.
 	KubeletExtraArgs []string
+	// BeforeStart, when set, runs after the data dir is laid out (bin,
+	// images, manifests) and before k0s starts: for example to preload
+	// <data-dir>/containerd.
+	BeforeStart func(dataDir string) error
 	// Timeout bounds the wait for apiserver and node readiness (default 4 min).
 	Timeout time.Duration
 }
@@ -111,6 +115,12 @@ type K0s struct {
 	APIServerReady, NodeReady time.Duration
 
 	stop func()
+}
+
+// Command returns a command that runs in the cluster's network namespace
+// (to reach pod and Service IPs, or inspect its iptables rules).
+func (k *K0s) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + k.NetNS, "--", name}, args...)...)
 }
 
 // Stop stops k0s, kills every process of the cluster (components, shims,
@@ -178,7 +188,14 @@ func StartK0s(t testing.TB, opts K0sOptions) *K0s {
 
 	k, err := startK0s(t.Logf, bins, cfgYAML, opts)
 	if k != nil {
-		t.Cleanup(k.Stop)
+		t.Cleanup(func() {
+			if t.Failed() && err == nil {
+				if b, rerr := os.ReadFile(k.Log); rerr == nil {
+					t.Logf("--- k0s.log (tail)\n%s", tail(string(b), 80))
+				}
+			}
+			k.Stop()
+		})
 	}
 	if err != nil {
 		t.Fatalf("k0s: %v", err)
@@ -317,6 +334,12 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 		}
 		if err = os.WriteFile(filepath.Join(ctrdDir, n), []byte(c), 0o644); err != nil {
 			return k, err
+		}
+	}
+
+	if opts.BeforeStart != nil {
+		if err = opts.BeforeStart(k.DataDir); err != nil {
+			return k, fmt.Errorf("before start: %w", err)
 		}
 	}
 

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,12 +59,25 @@ func TestK0sRunsPod(t *testing.T) {
 	}
 	tarPath, appRef := testImages(t)
 
+	beforeStartRan := false
 	k := StartK0s(t, K0sOptions{
 		Config:    testK0sConfig,
 		ImageTars: []string{tarPath},
 		// No images for these here (the end-to-end harness builds them).
 		ExtraArgs: []string{"--disable-components=coredns,metrics-server"},
+		BeforeStart: func(dataDir string) error {
+			for _, p := range []string{"bin/kubelet", "bin/containerd", "bin/runc", "images/testimages.tar"} {
+				if _, err := os.Stat(filepath.Join(dataDir, p)); err != nil {
+					return err
+				}
+			}
+			beforeStartRan = true
+			return nil
+		},
 	})
+	if !beforeStartRan {
+		t.Error("BeforeStart did not run")
+	}
 
 	cs := kubernetes.NewForConfigOrDie(k.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -217,7 +229,7 @@ func waitKubeProxy(t *testing.T, ctx context.Context, cs kubernetes.Interface, k
 			p := &pods.Items[0]
 			last = podSummary(p)
 			if p.Status.Phase == corev1.PodRunning {
-				out, err := exec.Command("nsenter", "--net=/run/netns/"+k.NetNS, "xtables-nft-multi", "iptables-save", "-t", "nat").CombinedOutput()
+				out, err := k.Command(ctx, "xtables-nft-multi", "iptables-save", "-t", "nat").CombinedOutput()
 				last += "; iptables: " + strings.TrimSpace(string(out))
 				if err == nil && strings.Contains(string(out), svc.Spec.ClusterIP+"/32") && strings.Contains(string(out), "KUBE-SERVICES") {
 					return

@@ -85,7 +85,16 @@ func StartAPIServer(t testing.TB) *APIServer {
 			os.RemoveAll(dir)
 		})
 	}
-	t.Cleanup(stopAll)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range []string{"kube-apiserver.log", "kine.log"} {
+				if b, err := os.ReadFile(filepath.Join(dir, l)); err == nil {
+					t.Logf("--- %s (tail)\n%s", l, tail(string(b), 40))
+				}
+			}
+		}
+		stopAll()
+	})
 
 	pki, err := writeAPIServerPKI(dir)
 	if err != nil {
