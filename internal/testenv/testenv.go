@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 )
 
@@ -26,7 +27,7 @@ import (
 const CIEnv = "EDGEIMG_CI"
 
 // FixturesEnv overrides where the upstream fixtures are found.
-const FixturesEnv = "EDGEIMG_FIXTURES"
+const FixturesEnv = fixtures.Env
 
 // CI reports whether EDGEIMG_CI is set to a true value ("" , "0" and
 // "false" are false).
@@ -93,24 +94,7 @@ func FixturesDir(t testing.TB) string {
 	return dir
 }
 
-func fixturesDir() (string, error) {
-	dir := os.Getenv(FixturesEnv)
-	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			return "", err
-		}
-		dir = filepath.Join(filepath.Dir(root), "shared", "fixtures", "upstream")
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return "", fmt.Errorf("upstream fixtures (set %s to override): %w", FixturesEnv, err)
-	}
-	if !fi.IsDir() {
-		return "", fmt.Errorf("upstream fixtures %s: not a directory", dir)
-	}
-	return dir, nil
-}
+func fixturesDir() (string, error) { return fixtures.Dir() }
 
 // BuildScript is hack/build-bins.sh relative to the module root.
 const BuildScript = "hack/build-bins.sh"
