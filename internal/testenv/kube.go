@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -11,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -33,13 +31,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/edgeimg/edgeimg/pkg/bundle"
 )
 
 // APIServer is a kube-apiserver with kine (SQLite) as its storage, listening
@@ -430,45 +429,18 @@ func (p *Process) Stop(grace time.Duration) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// ParseObjects decodes a multi-document YAML (or JSON) stream into objects,
-// skipping empty documents. An error names the document's position.
-func ParseObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	var objs []*unstructured.Unstructured
-	for i := 1; ; i++ {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		u := &unstructured.Unstructured{}
-		if err := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(doc), 4096).Decode(&u.Object); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		if u.GetKind() == "" || u.GetAPIVersion() == "" {
-			return nil, fmt.Errorf("document %d: missing apiVersion or kind", i)
-		}
-		objs = append(objs, u)
-	}
-}
-
-// ParseObjectFiles is ParseObjects over files, in order; errors name the file.
+// ParseObjectFiles parses manifest files with the project's own parser
+// (bundle.ParseObjects), in order; errors name the file.
 func ParseObjectFiles(paths ...string) ([]*unstructured.Unstructured, error) {
 	var all []*unstructured.Unstructured
 	for _, p := range paths {
-		f, err := os.Open(p)
+		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, err
 		}
-		objs, err := ParseObjects(f)
-		f.Close()
+		objs, err := bundle.ParseObjects(p, data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, err
 		}
 		all = append(all, objs...)
 	}

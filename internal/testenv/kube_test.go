@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,41 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
-
-func TestParseObjects(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		in      string
-		kinds   []string
-		wantErr string
-	}{
-		{name: "documents and empty ones", in: "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n# only a comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: a}\n",
-			kinds: []string{"Namespace", "ConfigMap"}},
-		{name: "json", in: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}`, kinds: []string{"Secret"}},
-		{name: "missing kind", in: "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata: {name: b}\n", wantErr: "document 2: missing apiVersion or kind"},
-		{name: "bad yaml", in: "apiVersion: v1\nkind: [\n", wantErr: "document 1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			objs, err := ParseObjects(strings.NewReader(tc.in))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var kinds []string
-			for _, o := range objs {
-				kinds = append(kinds, o.GetKind())
-			}
-			if strings.Join(kinds, ",") != strings.Join(tc.kinds, ",") {
-				t.Fatalf("kinds = %v, want %v", kinds, tc.kinds)
-			}
-		})
-	}
-}
 
 // TestDryRunUpstreamStack server-side dry-runs the unmodified upstream
 // Knative Serving core, Kourier and MetalLB release manifests against a real
@@ -174,7 +140,7 @@ metadata: {name: g, namespace: shop}
 	for _, b := range bad {
 		docs += "---\n" + b.doc
 	}
-	objs, err := ParseObjects(strings.NewReader(docs))
+	objs, err := bundle.ParseObjects("dry-run cases", []byte(docs))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -342,3 +342,43 @@ func TestPayloadLayout(t *testing.T) {
 		t.Error("promoter unit does not carry the data dir")
 	}
 }
+
+func TestParseObjects(t *testing.T) {
+	tests := []struct {
+		name, in string
+		kinds    []string
+		wantErr  string
+	}{
+		{name: "documents and empty ones", in: "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n# only a comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: a}\n",
+			kinds: []string{"Namespace", "ConfigMap"}},
+		{name: "json", in: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}`, kinds: []string{"Secret"}},
+		{name: "integers stay integers", in: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\nspec: {replicas: 3}\n", kinds: []string{"Deployment"}},
+		{name: "missing kind", in: "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata: {name: b}\n", wantErr: "in.yaml: document 2"},
+		{name: "missing name", in: "apiVersion: v1\nkind: Namespace\nmetadata: {}\n", wantErr: "metadata.name: empty"},
+		{name: "bad yaml", in: "apiVersion: v1\nkind: [\n", wantErr: "in.yaml: document 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := ParseObjects("in.yaml", []byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, o := range objs {
+				kinds = append(kinds, o.GetKind())
+				if n, found, err := unstructured.NestedInt64(o.Object, "spec", "replicas"); found && (err != nil || n != 3) {
+					t.Errorf("replicas = %d, %v: want int64 3", n, err)
+				}
+			}
+			if strings.Join(kinds, ",") != strings.Join(tt.kinds, ",") {
+				t.Fatalf("kinds = %v, want %v", kinds, tt.kinds)
+			}
+		})
+	}
+}
