@@ -39,6 +39,7 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			specCommand(),
+			deployCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
