@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// DataDir is k0s's data dir on the node (DefaultDataDir); stacks are
 	// the payload's directories under <DataDir>/manifests.
 	DataDir string
+	// StagedDir holds the staged stacks (bundle.StagedDir); the wait
+	// phase waits for them to be promoted and applied too.
+	StagedDir string
 	// Arch is the payload's architecture as a GOARCH (amd64, arm64, arm).
 	// Empty means taken from the k0s binary's ELF header.
 	Arch string
@@ -174,6 +178,9 @@ func (o *Options) validate(deploy bool) error {
 	}
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir
+	}
+	if o.StagedDir == "" {
+		o.StagedDir = bundle.StagedDir
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edgeimg/edgeimg/pkg/payload"
 )
 
 // waitPhase waits until the node is Ready, every stack of the payload is
@@ -21,18 +24,24 @@ func (p *waitPhase) Title() string { return "Wait for the node and the stacks" }
 // pollInterval is how often the wait phase asks the API.
 const pollInterval = 5 * time.Second
 
-// stacks lists the payload's live stacks (directories of <DataDir>/manifests).
-func stacks(o *Options) []string {
-	dir := path.Join(o.DataDir, "manifests") + "/"
+// stacks lists the payload's live stacks (directories of
+// <DataDir>/manifests) and staged ones (directories of StagedDir, which
+// the promoter unit moves into the manifests dir once their webhooks serve).
+func stacks(o *Options) (live, staged []string) {
+	return subdirs(o.Payload, path.Join(o.DataDir, "manifests")), subdirs(o.Payload, o.StagedDir)
+}
+
+// subdirs names the directories right under dir that hold *.yaml files.
+func subdirs(p *payload.Payload, dir string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, f := range o.Payload.Files {
-		rest, ok := strings.CutPrefix(f.Path, dir)
+	for _, f := range p.Files {
+		rest, ok := strings.CutPrefix(f.Path, dir+"/")
 		if !ok {
 			continue
 		}
-		name, _, ok := strings.Cut(rest, "/")
-		if ok && !seen[name] {
+		name, file, ok := strings.Cut(rest, "/")
+		if ok && !strings.Contains(file, "/") && strings.HasSuffix(file, ".yaml") && !seen[name] {
 			seen[name] = true
 			out = append(out, name)
 		}
@@ -43,7 +52,9 @@ func stacks(o *Options) []string {
 
 func (p *waitPhase) DryRun(context.Context) error {
 	s := p.s
-	s.log.printf("  would wait up to %s for the node to be Ready, stacks %s applied and every pod ready", s.opts.Timeout, strings.Join(stacks(s.opts), ", "))
+	live, staged := stacks(s.opts)
+	s.log.printf("  would wait up to %s for the node to be Ready, stacks %s applied, staged stacks %s promoted and applied, and every pod ready",
+		s.opts.Timeout, strings.Join(live, ", "), strings.Join(staged, ", "))
 	return nil
 }
 
@@ -56,7 +67,8 @@ func (p *waitPhase) Run(ctx context.Context) error {
 	for {
 		problems, err := p.check(ctx)
 		if err == nil && len(problems) == 0 {
-			s.log.printf("  node Ready, %d stacks applied, all pods ready after %s", len(stacks(s.opts)), time.Since(start).Round(time.Second))
+			live, staged := stacks(s.opts)
+			s.log.printf("  node Ready, %d stacks and %d staged stacks applied, all pods ready after %s", len(live), len(staged), time.Since(start).Round(time.Second))
 			return nil
 		}
 		status := strings.Join(problems, "; ")
@@ -96,8 +108,16 @@ func (p *waitPhase) check(ctx context.Context) ([]string, error) {
 	if len(problems) > 0 {
 		return problems, nil
 	}
-	for _, st := range stacks(o) {
-		if _, err := kubectl("get", "-f", path.Join(o.DataDir, "manifests", st), "-o", "name"); err != nil {
+	live, staged := stacks(o)
+	for _, st := range append(live, staged...) {
+		dir := path.Join(o.DataDir, "manifests", st)
+		if slices.Contains(staged, st) {
+			if _, err := r.run(ctx, `[ -d "$1" ]`, []string{dir}, nil); err != nil {
+				problems = append(problems, fmt.Sprintf("staged stack %s: not promoted yet (see journalctl -u %s)", st, strings.Join(o.Units, ", ")))
+				continue
+			}
+		}
+		if _, err := kubectl("get", "-f", dir, "-o", "name"); err != nil {
 			msg := err.Error()
 			var ee *exitError
 			if errors.As(err, &ee) && ee.stderr != "" {
