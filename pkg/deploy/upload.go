@@ -115,16 +115,23 @@ func (p *uploadPhase) DryRun(context.Context) error {
 	return nil
 }
 
+// sendScript receives a file into its partial file, checks its size and
+// sha256 on the host and renames it into place. A fresh upload is hashed as
+// it is written (tee), a resumed one read back whole.
 const sendScript = `set -e
-part=$1 dest=$2 off=$3 sum=$4 mode=$5
+part=$1 dest=$2 off=$3 sum=$4 mode=$5 size=$6
 mkdir -p -- "$(dirname -- "$dest")"
-if [ "$off" = 0 ]; then : > "$part"
+if [ "$off" = 0 ]; then
+  got=$(tee -- "$part" | sha256sum)
 else
   have=$(stat -c %s -- "$part")
   if [ "$have" != "$off" ]; then echo "$part is $have bytes, expected $off" >&2; exit 4; fi
+  cat >> "$part"
+  got=$(sha256sum < "$part")
 fi
-cat >> "$part"
-got=$(sha256sum < "$part"); got=${got%% *}
+got=${got%% *}
+have=$(stat -c %s -- "$part")
+if [ "$have" != "$size" ]; then echo "$part is $have bytes on the host, expected $size" >&2; exit 3; fi
 if [ "$got" != "$sum" ]; then echo "sha256 on the host is $got, expected $sum" >&2; exit 3; fi
 chmod "$mode" "$part"
 mv -f -- "$part" "$dest"
@@ -293,7 +300,7 @@ func (p *uploadPhase) sendFrom(ctx context.Context, f *payload.File, offset int6
 		}
 	}
 	dest := r.path(f.Path)
-	_, err = r.run(ctx, sendScript, []string{dest + PartSuffix, dest, fmt.Sprint(offset), f.SHA256, modeString(f)}, cr)
+	_, err = r.run(ctx, sendScript, []string{dest + PartSuffix, dest, fmt.Sprint(offset), f.SHA256, modeString(f), fmt.Sprint(f.Size)}, cr)
 	return cr.n.Load(), err
 }
 
