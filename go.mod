@@ -40,6 +40,7 @@ require (
 	github.com/k0sproject/k0s v1.33.9-0.20260218131128-cd041608f44a
 	github.com/k0sproject/rig v0.21.0
 	github.com/k0sproject/version v0.7.0
+	github.com/kevinburke/ssh_config v1.2.0
 	github.com/mattn/go-shellwords v1.0.12
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/crypto v0.47.0
@@ -102,7 +103,6 @@ require (
 	github.com/jcmturner/gokrb5/v8 v8.4.4 // indirect
 	github.com/jcmturner/rpc/v2 v2.0.3 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
-	github.com/kevinburke/ssh_config v1.2.0 // indirect
 	github.com/klauspost/compress v1.19.2 // indirect
 	github.com/masterzen/simplexml v0.0.0-20190410153822-31eea3082786 // indirect
 	github.com/masterzen/winrm v0.0.0-20240702205601-3fad6e106085 // indirect

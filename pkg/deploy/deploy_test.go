@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/k0sproject/rig"
+	"github.com/kevinburke/ssh_config"
 
 	"github.com/edgeimg/edgeimg/internal/testenv"
 	"github.com/edgeimg/edgeimg/pkg/deploy"
@@ -623,4 +625,71 @@ func TestDeployRemovesFilesLeftOutOfThePayload(t *testing.T) {
 		t.Errorf("%s is still on the host: %v", gone, err)
 	}
 	checkTree(t, root, o.Payload)
+}
+
+// The SSH agent and ssh_config (HostName, Port, IdentityFile,
+// UserKnownHostsFile) are how users reach their hosts with ssh; deploy
+// must reach them the same way.
+func TestDeployUsesSSHConfigAndAgent(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	p := testPayload(t)
+
+	t.Run("ssh_config host alias", func(t *testing.T) {
+		conf := fmt.Sprintf("Host edge-test\n  HostName %s\n  Port %d\n  IdentityFile %s\n  UserKnownHostsFile %s\n", s.Addr, s.Port, s.ClientKey, s.KnownHosts)
+		cfg, err := ssh_config.Decode(strings.NewReader(conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// rig reads ssh_config through this hook; point it at the test's file.
+		saved := rig.SSHConfigGetAll
+		rig.SSHConfigGetAll = func(alias, key string) []string {
+			if v, err := cfg.GetAll(alias, key); err == nil && len(v) > 0 {
+				return v
+			}
+			if d := ssh_config.Default(key); d != "" {
+				return []string{d}
+			}
+			return nil
+		}
+		t.Cleanup(func() { rig.SSHConfigGetAll = saved })
+
+		root := t.TempDir()
+		o, _ := options(t, s, p, root)
+		o.KnownHosts = "" // from UserKnownHostsFile
+		res := run(t, []deploy.Host{{Address: "edge-test", Port: 22, User: s.User}}, o)
+		if res.FilesSent != len(p.Files) {
+			t.Errorf("sent %d files", res.FilesSent)
+		}
+		checkTree(t, root, p)
+	})
+
+	t.Run("ssh agent", func(t *testing.T) {
+		sock := filepath.Join(t.TempDir(), "agent.sock")
+		agent := exec.Command("ssh-agent", "-D", "-a", sock)
+		if err := agent.Start(); err != nil {
+			t.Fatalf("ssh-agent: %v", err)
+		}
+		t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+		t.Setenv("SSH_AUTH_SOCK", sock)
+		for i := 0; ; i++ {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			} else if i > 100 {
+				t.Fatal("ssh-agent socket did not appear")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if out, err := exec.Command("ssh-add", s.ClientKey).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add: %v\n%s", err, out)
+		}
+		root := t.TempDir()
+		o, _ := options(t, s, p, root)
+		h := hostOf(s)
+		h.KeyPath = "" // the key is only in the agent
+		res := run(t, []deploy.Host{h}, o)
+		if res.FilesSent != len(p.Files) {
+			t.Errorf("sent %d files", res.FilesSent)
+		}
+		checkTree(t, root, p)
+	})
 }
