@@ -137,6 +137,9 @@ chmod "$mode" "$part"
 mv -f -- "$part" "$dest"
 `
 
+// progressMin is the size from which an upload logs its progress.
+const progressMin = 64 << 20
+
 // Exit statuses of sendScript.
 const (
 	exitChecksum    = 3
@@ -293,10 +296,17 @@ func (p *uploadPhase) sendFrom(ctx context.Context, f *payload.File, offset int6
 		}
 	}
 	cr := &countingReader{ctx: ctx, r: src}
-	if s.opts.Progress != nil {
-		host := s.host.String()
-		cr.progress = func(n int64) {
+	host := s.host.String()
+	start, step := time.Now(), (f.Size-offset)/10
+	next := step
+	cr.progress = func(n int64) {
+		if s.opts.Progress != nil {
 			s.opts.Progress(Progress{Host: host, Path: f.Path, Sent: n, Offset: offset, Size: f.Size})
+		}
+		// Large files log every tenth, for slow links.
+		if step >= progressMin/10 && n >= next && n < f.Size-offset {
+			s.log.printf("  %s: %d%% (%s of %s%s)", f.Path, (offset+n)*100/f.Size, mib(offset+n), mib(f.Size), rate(n, time.Since(start)))
+			next += step
 		}
 	}
 	dest := r.path(f.Path)

@@ -95,7 +95,7 @@ func (p *waitPhase) check(ctx context.Context) ([]string, error) {
 	s := p.s
 	o, r := s.opts, s.r
 	kubectl := func(args ...string) (string, error) {
-		return r.k0s(ctx, o, append([]string{"kubectl", "--data-dir=" + o.DataDir}, args...)...)
+		return r.k0s(ctx, o, append([]string{"kubectl", "--kubeconfig=" + path.Join(o.DataDir, "pki/admin.conf")}, args...)...)
 	}
 	out, err := kubectl("get", "nodes", "-o", "json")
 	if err != nil {
