@@ -693,3 +693,28 @@ func TestDeployUsesSSHConfigAndAgent(t *testing.T) {
 		checkTree(t, root, p)
 	})
 }
+
+func TestResetAfterAnInterruptedDeploy(t *testing.T) {
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	p := testPayload(t)
+	root := t.TempDir()
+	o, _ := options(t, s, p, root)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.Progress = func(pr deploy.Progress) {
+		if pr.Sent >= bigSize/2 {
+			cancel()
+		}
+	}
+	if _, err := deploy.Deploy(ctx, []deploy.Host{hostOf(s)}, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted deploy: %v", err)
+	}
+	stableSize(t, filepath.Join(root, "var/lib/k0s/images/edgeimg-bundle.tar"+deploy.PartSuffix))
+	o.Progress, o.Payload = nil, nil
+	if _, err := deploy.Reset(context.Background(), []deploy.Host{hostOf(s)}, o); err != nil {
+		t.Fatal(err)
+	}
+	if left := listTree(t, root); len(left) != 1 {
+		t.Errorf("reset after an interrupted deploy left:\n%s", strings.Join(left, "\n"))
+	}
+}

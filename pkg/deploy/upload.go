@@ -150,6 +150,11 @@ func (p *uploadPhase) Run(ctx context.Context) error {
 	s := p.s
 	r := s.r
 	start := time.Now()
+	// Record up front what this run may leave on the host, so a reset or
+	// the next run cleans up after an interrupted one too.
+	if err := writeRecord(ctx, r, p.newRecord(true)); err != nil {
+		return err
+	}
 	keep := 0
 	for _, fp := range p.plan() {
 		f := fp.f
@@ -200,7 +205,7 @@ func (p *uploadPhase) Run(ctx context.Context) error {
 		s.changed[st] = true
 		s.log.printf("  removed %s (no longer in the payload)", st)
 	}
-	if err := writeRecord(ctx, r, p.newRecord()); err != nil {
+	if err := writeRecord(ctx, r, p.newRecord(false)); err != nil {
 		return err
 	}
 	d := time.Since(start)
@@ -209,8 +214,9 @@ func (p *uploadPhase) Run(ctx context.Context) error {
 }
 
 // newRecord is the previous record updated with this payload's files and
-// the directories this run creates.
-func (p *uploadPhase) newRecord() *record {
+// the directories this run creates; keepOld keeps the previous files too
+// (until the stale ones are removed).
+func (p *uploadPhase) newRecord(keepOld bool) *record {
 	s := p.s
 	rec := &record{}
 	if s.facts.Record != nil {
@@ -219,6 +225,15 @@ func (p *uploadPhase) newRecord() *record {
 	rec.Files = nil
 	for _, f := range s.opts.Payload.Files {
 		rec.Files = append(rec.Files, recordFile{Path: f.Path, SHA256: f.SHA256, Size: f.Size})
+	}
+	if keepOld {
+		for _, st := range p.stale() {
+			for _, rf := range s.facts.Record.Files {
+				if rf.Path == st {
+					rec.Files = append(rec.Files, rf)
+				}
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, d := range rec.CreatedDirs {
