@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -60,14 +61,11 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 	}
 	dir := t.TempDir()
 	s := &SSHD{Addr: "127.0.0.1", dir: dir, HostKeys: map[string]string{}, Log: filepath.Join(dir, "sshd.log")}
-	if u := os.Getenv("USER"); u != "" {
-		s.User = u
-	} else {
-		s.User = "root"
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if os.Geteuid() == 0 {
-		s.User = "root"
-	}
+	s.User = u.Username
 
 	var hostKeyLines []string
 	for _, typ := range o.HostKeyTypes {

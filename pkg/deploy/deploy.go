@@ -309,7 +309,7 @@ func runHosts(ctx context.Context, hosts []Host, o Options, phases func(*hostSta
 			select {
 			case tokens <- struct{}{}:
 			case <-ctx.Done():
-				results[i].Err = ctx.Err()
+				results[i].Err = fmt.Errorf("%s: %w", h, ctx.Err())
 				return
 			}
 			defer func() { <-tokens }()
