@@ -188,11 +188,12 @@ func (p *uploadPhase) Run(ctx context.Context) error {
 				s.log.printf("  %s%s does not match the payload: sending it again", f.Path, PartSuffix)
 			}
 		}
-		if err := p.send(ctx, f, offset); err != nil {
+		resumed, err := p.send(ctx, f, offset)
+		if err != nil {
 			return err
 		}
 		s.changed[f.Path] = true
-		if offset > 0 {
+		if resumed {
 			s.res.FilesResumed++
 		} else {
 			s.res.FilesSent++
@@ -269,9 +270,9 @@ func (p *uploadPhase) prefixMatches(ctx context.Context, f *payload.File, n int6
 }
 
 // send streams f from offset into its partial file, which the host checks
-// and renames into place. A checksum mismatch after a full send is retried
-// once from the start.
-func (p *uploadPhase) send(ctx context.Context, f *payload.File, offset int64) error {
+// and renames into place, and reports whether it resumed. A checksum
+// mismatch is retried once from the start.
+func (p *uploadPhase) send(ctx context.Context, f *payload.File, offset int64) (bool, error) {
 	s := p.s
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
@@ -279,14 +280,14 @@ func (p *uploadPhase) send(ctx context.Context, f *payload.File, offset int64) e
 		s.res.BytesSent += sent
 		if err == nil {
 			s.log.printf("  sent %s (%s%s)", f.Path, size(sent), rate(sent, time.Since(start)))
-			return nil
+			return offset > 0, nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: interrupted after %s (rerun to resume): %w", f.Path, size(offset+sent), ctx.Err())
+			return false, fmt.Errorf("%s: interrupted after %s (rerun to resume): %w", f.Path, size(offset+sent), ctx.Err())
 		}
 		st := exitStatus(err)
 		if attempt > 0 || (st != exitChecksum && st != exitPartChanged) {
-			return fmt.Errorf("upload %s: %w", f.Path, err)
+			return false, fmt.Errorf("upload %s: %w", f.Path, err)
 		}
 		s.log.printf("  %s: %v; sending it again", f.Path, err)
 		offset = 0
