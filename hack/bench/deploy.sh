@@ -74,19 +74,22 @@ deploy() {
 }
 
 # measure LABEL ARGS...: one deploy, printing its summary line and wall time.
+RUN=0
 measure() {
 	label=$1
 	shift
+	RUN=$((RUN + 1))
+	log=$BENCH/run-$RUN.log
 	start=$(date +%s.%N)
-	deploy "$@" > "$BENCH/last.log" 2>&1 || true
+	deploy "$@" > "$log" 2>&1 || true
 	end=$(date +%s.%N)
-	line=$(grep '^root@' "$BENCH/last.log" | tail -n 1)
+	line=$(grep '^root@' "$log" | tail -n 1)
 	printf '%-34s %-10s %s s   (files sent/resumed/unchanged %s, result %s)\n' "$label" \
 		"$(echo "$line" | awk -F '  +' '{print $4}')" "$(awk "BEGIN { printf \"%.1f\", $end - $start }")" \
 		"$(echo "$line" | awk -F '  +' '{print $3}')" "$(echo "$line" | awk -F '  +' '{print $2}')"
 }
 
-echo "# payload: $(find "$PAYLOAD" -type f | wc -l) files, $((total >> 20)) MiB"
+echo "# payload: $(find "$PAYLOAD" -type f | wc -l) files, $((total >> 20)) MiB; load average $(cut -d' ' -f1-3 /proc/loadavg); logs in $BENCH/run-N.log"
 printf '%-34s %-10s %s\n' RUN SENT TIME
 measure "first deploy"
 measure "repeated deploy (no change)"
