@@ -295,6 +295,7 @@ func TestDeployResumesPartialUploads(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			root := t.TempDir()
 			part := filepath.Join(root, big.Path+deploy.PartSuffix)
 			os.MkdirAll(filepath.Dir(part), 0o755)
@@ -311,6 +312,7 @@ func TestDeployResumesPartialUploads(t *testing.T) {
 	}
 
 	t.Run("upload interrupted mid-transfer is resumed", func(t *testing.T) {
+		t.Parallel()
 		root := t.TempDir()
 		o, _ := options(t, s, p, root)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -391,6 +393,7 @@ func TestDeployChecksHostKeys(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			root := t.TempDir()
 			o, _ := options(t, s, p, root)
 			o.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
