@@ -115,23 +115,25 @@ func (p *uploadPhase) DryRun(context.Context) error {
 	return nil
 }
 
-// sendScript receives a file into its partial file, checks its size and
-// sha256 on the host and renames it into place. A fresh upload is hashed as
-// it is written (tee), a resumed one read back whole.
+// sendScript receives a file into its partial file (appending when
+// resuming), then checks its size and sha256 on the host, reading it back,
+// and renames it into place. Reading back after the transfer measured
+// faster than hashing while receiving (tee | sha256sum): 4.8 s against
+// 9.0 s for 1 GiB over loopback on 2 cores (hack/bench/deploy.sh).
 const sendScript = `set -e
 part=$1 dest=$2 off=$3 sum=$4 mode=$5 size=$6
 mkdir -p -- "$(dirname -- "$dest")"
 if [ "$off" = 0 ]; then
-  got=$(tee -- "$part" | sha256sum)
+  cat > "$part"
 else
   have=$(stat -c %s -- "$part")
   if [ "$have" != "$off" ]; then echo "$part is $have bytes, expected $off" >&2; exit 4; fi
   cat >> "$part"
-  got=$(sha256sum < "$part")
 fi
-got=${got%% *}
 have=$(stat -c %s -- "$part")
 if [ "$have" != "$size" ]; then echo "$part is $have bytes on the host, expected $size" >&2; exit 3; fi
+got=$(sha256sum < "$part")
+got=${got%% *}
 if [ "$got" != "$sum" ]; then echo "sha256 on the host is $got, expected $sum" >&2; exit 3; fi
 chmod "$mode" "$part"
 mv -f -- "$part" "$dest"
