@@ -64,7 +64,7 @@ PasswordAuthentication no
 PermitRootLogin prohibit-password
 EOF
 /usr/sbin/sshd -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log"
-trap 'kill "$(cat "$SSHD_DIR/sshd.pid")" 2>/dev/null || true' EXIT
+trap 'kill "$(cat "$SSHD_DIR/sshd.pid")" 2>/dev/null || true; rm -rf "$TARGET"' EXIT
 sleep 0.5
 echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_key.pub")" > "$SSHD_DIR/known_hosts"
 
