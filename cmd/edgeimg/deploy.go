@@ -2,13 +2,17 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,7 +20,11 @@ import (
 	"github.com/k0sproject/rig"
 	"github.com/urfave/cli/v2"
 
+	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/deploy"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -41,7 +49,7 @@ stop the others. --dry-run connects and reports what each phase would do.
 			&cli.BoolFlag{Name: "accept-new-host-key", Usage: "record unknown host keys in known_hosts instead of refusing them (changed keys are always refused)", Category: "Deploy"},
 			&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts `FILE` (default: ssh_config's UserKnownHostsFile, ~/.ssh/known_hosts)", Category: "Deploy"},
 			&cli.BoolFlag{Name: "upload-only", Usage: "upload and verify the payload, do not install or start k0s", Category: "Deploy"},
-			&cli.StringFlag{Name: "payload", Usage: "deploy the files of `DIR`, laid out as on the node, instead of the payload built from the spec", Category: "Deploy"},
+			&cli.StringFlag{Name: "payload", Usage: "deploy the files of `DIR`, laid out as on the node, instead of the payload rendered from the spec", Category: "Deploy"},
 			&cli.StringSliceFlag{Name: "install-flag", Usage: "extra flag for 'k0s install controller' (repeatable, with --payload)", Category: "Deploy"},
 			&cli.StringFlag{Name: "root", Usage: "prefix every node path with `DIR` on the hosts (staging into a mounted root; implies --upload-only)", Category: "Deploy"},
 			&cli.BoolFlag{Name: "ignore-sysinfo", Usage: "go on when 'k0s sysinfo' rejects a host", Category: "Deploy"},
@@ -98,7 +106,7 @@ func runDeploy(c *cli.Context) error {
 		}
 		results, err = deploy.Reset(ctx, hosts, o)
 	} else {
-		if o.Payload, o.InstallArgs, err = deployPayload(c); err != nil {
+		if o.Payload, o.InstallArgs, o.DataDir, err = deployPayload(c, d, o.Arch); err != nil {
 			return err
 		}
 		results, err = deploy.Deploy(ctx, hosts, o)
@@ -112,20 +120,78 @@ func runDeploy(c *cli.Context) error {
 	return err
 }
 
-// deployPayload returns the payload and the k0s install flags.
-func deployPayload(c *cli.Context) (*payload.Payload, []string, error) {
-	dir := c.String("payload")
-	if dir == "" {
-		// Rendering the payload from the spec (k0sconfig, bundle, airgap)
-		// is the build pipeline's; until it is wired in here, deploy takes
-		// a payload tree.
-		return nil, nil, errors.New("--payload DIR is required: this build cannot render the payload from the spec yet")
+// deployPayload returns the payload, the k0s install flags and k0s's data
+// dir: the tree given with --payload, else the payload rendered from the spec.
+func deployPayload(c *cli.Context, d *spec.Document, arch string) (*payload.Payload, []string, string, error) {
+	if dir := c.String("payload"); dir != "" {
+		p, err := payloadFromTree(dir)
+		return p, c.StringSlice("install-flag"), "", err
 	}
-	p, err := payloadFromTree(dir)
+	return specPayload(c, d, arch)
+}
+
+// bundleName is the image bundle's name in <data-dir>/images.
+const bundleName = "edgeimg-bundle.tar"
+
+// specPayload renders the spec into what deploy uploads: the rendered node
+// files (k0s.yaml, CNI files, stacks, promoter and its unit) without the
+// k0s controller unit, which k0s install writes; the k0s binary; and the
+// images as one OCI bundle, written once per image set into the cache.
+func specPayload(c *cli.Context, d *spec.Document, arch string) (*payload.Payload, []string, string, error) {
+	r, err := renderDoc(c, d)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return p, c.StringSlice("install-flag"), nil
+	p, err := r.Payload()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0sconfig.UnitPath })
+	ch, err := openCache(c)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	bin, err := k0sconfig.ResolveBinary(c.Context, ch, &d.Spec.K0s, arch)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, bin)
+	res, err := imagesPull(c)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	bundle, err := cachedBundle(ch, res.Images)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p.AddFile(path.Join(r.DataDir, "images", bundleName), 0o644, bundle)
+	if err := p.Seal(); err != nil {
+		return nil, nil, "", err
+	}
+	return p, r.K0s.InstallFlags(), r.DataDir, nil
+}
+
+// cachedBundle writes the images' OCI bundle into the cache, named by the
+// images it holds (their pinned references), unless it is there already.
+func cachedBundle(ch *cache.Cache, imgs []airgap.Image) (string, error) {
+	var refs []string
+	for _, im := range imgs {
+		refs = append(refs, im.Pinned()+" "+im.PlatformString())
+	}
+	slices.Sort(refs)
+	sum := sha256.Sum256([]byte(strings.Join(refs, "\n")))
+	dir, err := ch.Dir("deploy-bundles")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, hex.EncodeToString(sum[:16])+".tar")
+	if fsutil.Exists(out) {
+		return out, nil
+	}
+	if err := airgap.NewStore(ch).WriteBundleFile(out, imgs, false); err != nil {
+		return "", err
+	}
+	return out, nil
 }
 
 // payloadFromTree makes a payload of every regular file under dir, at its
@@ -190,17 +256,15 @@ func deployHosts(c *cli.Context, s *spec.Spec) ([]deploy.Host, error) {
 
 // specArch is the payload's GOARCH from spec.images.platform or the board.
 func specArch(s *spec.Spec) string {
-	if s.Images.Platform != "" {
-		return strings.Split(s.Images.Platform, "/")[1]
+	platform := s.Images.Platform
+	if platform == "" {
+		platform = boardPlatforms[s.Board]
 	}
-	switch {
-	case strings.HasPrefix(s.Board, "x86_64"), strings.HasPrefix(s.Board, "amd64"):
-		return "amd64"
-	case strings.HasPrefix(s.Board, "arm64"), strings.HasPrefix(s.Board, "rpi"):
-		return "arm64"
-	default:
-		return ""
+	if _, arch, ok := strings.Cut(platform, "/"); ok {
+		arch, _, _ = strings.Cut(arch, "/")
+		return arch
 	}
+	return ""
 }
 
 func confirmReset(in io.Reader, out io.Writer, hosts []deploy.Host) error {

@@ -39,6 +39,10 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			specCommand(),
+			planCommand(),
+			manifestsCommand(),
+			k0sconfigCommand(),
+			imagesCommand(),
 			deployCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits

@@ -1,4 +1,3 @@
-// Package testenv holds helpers for tests that need real parts.
 package testenv
 
 import (
@@ -53,9 +52,9 @@ type SSHDOptions struct {
 func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 	t.Helper()
 	_, err := os.Stat(SSHDBinary)
-	sshdRequire(t, err == nil, "needs Debian's openssh-server ("+SSHDBinary+")")
+	Require(t, err == nil, "needs Debian's openssh-server ("+SSHDBinary+")")
 	_, err = exec.LookPath("ssh-keygen")
-	sshdRequire(t, err == nil, "needs ssh-keygen (openssh-client)")
+	Require(t, err == nil, "needs ssh-keygen (openssh-client)")
 	if len(o.HostKeyTypes) == 0 {
 		o.HostKeyTypes = []string{"ed25519"}
 	}
@@ -228,18 +227,4 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// sshdRequire skips the test when ok is false, or fails it when
-// EDGEIMG_CI is set (CI must not silently skip). testenv.Require does the
-// same once merged.
-func sshdRequire(t testing.TB, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("EDGEIMG_CI") != "" {
-		t.Fatalf("EDGEIMG_CI is set: %s", reason)
-	}
-	t.Skip(reason)
 }

@@ -37,6 +37,8 @@ const (
 	// RecordPath is where deploy records, on the host, what it uploaded
 	// and how it installed k0s; --reset removes what it lists.
 	RecordPath = "/var/lib/edgeimg/deploy.json"
+	// k0sUnitPath is the unit 'k0s install controller' writes.
+	k0sUnitPath = "/etc/systemd/system/k0scontroller.service"
 	// PartSuffix names an upload in progress next to its destination.
 	PartSuffix = ".edgeimg-part"
 )
@@ -229,6 +231,9 @@ func (o *Options) validate(deploy bool) error {
 		}
 		if o.K0sVersion == "" {
 			return errors.New("deploy: the payload's k0s version is not set")
+		}
+		if o.file(k0sUnitPath) != nil {
+			return fmt.Errorf("payload %s: deploy installs k0s with 'k0s install controller', which writes that unit; leave it out", k0sUnitPath)
 		}
 	}
 	if o.Units == nil {

@@ -30,18 +30,18 @@ const walkThrough = "measured idle working set (Knative blog, Knative Serving in
 
 // profiles are keyed by namespace/name/container.
 var profiles = map[string]Profile{
-	"knative-serving/activator/activator":                     {21 * mi, 25, 500, 0, walkThrough},
-	"knative-serving/autoscaler/autoscaler":                   {19 * mi, 10, 500, 0, walkThrough},
-	"knative-serving/controller/controller":                   {27 * mi, 10, 500, 0, walkThrough},
-	"knative-serving/webhook/webhook":                         {16 * mi, 10, 500, 0, walkThrough},
-	"knative-serving/net-kourier-controller/controller":       {37 * mi, 10, 500, 0, walkThrough},
-	"kourier-system/3scale-kourier-gateway/kourier-gateway":   {17 * mi, 25, 500, 0, walkThrough},
-	"kube-system/coredns/coredns":                             {16 * mi, 0, 0, 0, walkThrough},
-	"kube-system/kube-router/kube-router":                     {19 * mi, 0, 0, 0, walkThrough},
-	"kube-system/metrics-server/metrics-server":               {18 * mi, 0, 0, 0, walkThrough},
-	"kube-system/kube-proxy/kube-proxy":                       {15 * mi, 0, 0, 0, "estimate"},
-	"metallb-system/controller/controller":                    {20 * mi, 10, 0, 0, "estimate"},
-	"metallb-system/speaker/speaker":                          {24 * mi, 10, 0, 0, "estimate"},
+	"knative-serving/activator/activator":                   {21 * mi, 25, 500, 0, walkThrough},
+	"knative-serving/autoscaler/autoscaler":                 {19 * mi, 10, 500, 0, walkThrough},
+	"knative-serving/controller/controller":                 {27 * mi, 10, 500, 0, walkThrough},
+	"knative-serving/webhook/webhook":                       {16 * mi, 10, 500, 0, walkThrough},
+	"knative-serving/net-kourier-controller/controller":     {37 * mi, 10, 500, 0, walkThrough},
+	"kourier-system/3scale-kourier-gateway/kourier-gateway": {17 * mi, 25, 500, 0, walkThrough},
+	"kube-system/coredns/coredns":                           {16 * mi, 0, 0, 0, walkThrough},
+	"kube-system/kube-router/kube-router":                   {19 * mi, 0, 0, 0, walkThrough},
+	"kube-system/metrics-server/metrics-server":             {18 * mi, 0, 0, 0, walkThrough},
+	"kube-system/kube-proxy/kube-proxy":                     {15 * mi, 0, 0, 0, "estimate"},
+	"metallb-system/controller/controller":                  {20 * mi, 10, 0, 0, "estimate"},
+	"metallb-system/speaker/speaker":                        {24 * mi, 10, 0, 0, "estimate"},
 }
 
 // queueProxyProfile applies to every revision's sidecar: the walk-through's
