@@ -9,7 +9,7 @@
 # a baseline: the bundle piped through OpenSSH's own client to the same
 # server.
 #
-# Needs: go, openssh-server, openssh-client. Run as root (sshd).
+# Needs: go, openssh-server, openssh-client, coreutils. Run as root (sshd).
 # Env: EDGEIMG_BENCH_DIR (default /tmp/edgeimg-bench-deploy; the generated
 # payload is kept there and reused), K0S_MIB (250), BUNDLE_MIB (1024).
 set -eu
@@ -51,7 +51,7 @@ mkdir -p "$SSHD_DIR" "$TARGET" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_key"
 ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/client_key"
 cp "$SSHD_DIR/client_key.pub" "$SSHD_DIR/authorized_keys"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(shuf -i 20000-60000 -n 1)
 cat > "$SSHD_DIR/sshd_config" <<EOF
 Port $PORT
 ListenAddress 127.0.0.1
@@ -63,7 +63,7 @@ UsePAM no
 PasswordAuthentication no
 PermitRootLogin prohibit-password
 EOF
-/usr/sbin/sshd -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log"
+/usr/sbin/sshd -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" || { cat "$SSHD_DIR/sshd.log"; exit 1; }
 trap 'kill "$(cat "$SSHD_DIR/sshd.pid")" 2>/dev/null || true; rm -rf "$TARGET"' EXIT
 sleep 0.5
 echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_key.pub")" > "$SSHD_DIR/known_hosts"
