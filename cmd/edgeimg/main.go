@@ -43,6 +43,7 @@ func newApp() *cli.App {
 			manifestsCommand(),
 			k0sconfigCommand(),
 			imagesCommand(),
+			deployCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 	}
