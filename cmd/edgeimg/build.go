@@ -99,7 +99,7 @@ func runBuild(c *cli.Context) error {
 	fmt.Fprintln(w, "\nOutputs:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, o := range res.Outputs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s allocated\tsha256 %s\n", o.File, humanSize(o.Size), humanSize(o.Allocated), o.SHA256)
+		fmt.Fprintf(tw, "  %s\t%s\t%s allocated\tsha256 %s\n", o.File, buildSize(o.Size), buildSize(o.Allocated), o.SHA256)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nSteps:")
@@ -142,7 +142,7 @@ func nodePayload(c *cli.Context) (*payload.Payload, []string, error) {
 	return p, c.StringSlice("enable-unit"), nil
 }
 
-func humanSize(n int64) string {
+func buildSize(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))

@@ -13,7 +13,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
 
-func runApp(t *testing.T, args ...string) (string, error) {
+func runImageApp(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	app := newApp()
 	var out bytes.Buffer
@@ -23,7 +23,7 @@ func runApp(t *testing.T, args ...string) (string, error) {
 }
 
 func TestBoardsCommand(t *testing.T) {
-	out, err := runApp(t, "boards")
+	out, err := runImageApp(t, "boards")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestBoardsCommand(t *testing.T) {
 
 func TestBuildCommandDryRunAndErrors(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
-	out, err := runApp(t, "build", "-o", dir, "--dry-run", "--format", "raw,qcow2")
+	out, err := runImageApp(t, "build", "-o", dir, "--dry-run", "--format", "raw,qcow2")
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
@@ -57,7 +57,7 @@ func TestBuildCommandDryRunAndErrors(t *testing.T) {
 		{[]string{"--board", "rpi5"}, "Raspberry Pi 5 drivers"},
 	}
 	for _, tt := range tests {
-		_, err := runApp(t, append([]string{"build", "-o", dir}, tt.args...)...)
+		_, err := runImageApp(t, append([]string{"build", "-o", dir}, tt.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("build %v = %v, want %q", tt.args, err, tt.want)
 		}
@@ -87,16 +87,16 @@ func TestDeviceConfigCommand(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("hostname: Not_A_Host\n"), 0o644)
-	if _, err := runApp(t, "device-config", "-i", img, "-f", bad); err == nil || !strings.Contains(err.Error(), "hostname") {
+	if _, err := runImageApp(t, "device-config", "-i", img, "-f", bad); err == nil || !strings.Contains(err.Error(), "hostname") {
 		t.Errorf("bad device file: %v", err)
 	}
 	good := filepath.Join(dir, "dev.yaml")
 	os.WriteFile(good, []byte("hostname: edge-42\nnetwork:\n  mode: static\n  address: 192.168.1.42/24\n  gateway: 192.168.1.1\n"), 0o644)
-	out, err := runApp(t, "device-config", "-i", img, "-f", good)
+	out, err := runImageApp(t, "device-config", "-i", img, "-f", good)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	out, err = runApp(t, "device-config", "-i", img, "--print")
+	out, err = runImageApp(t, "device-config", "-i", img, "--print")
 	if err != nil {
 		t.Fatal(err)
 	}

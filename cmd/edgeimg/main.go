@@ -39,6 +39,11 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			specCommand(),
+			planCommand(),
+			manifestsCommand(),
+			k0sconfigCommand(),
+			imagesCommand(),
+			deployCommand(),
 			buildCommand(), boardsCommand(), deviceConfigCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits

@@ -24,40 +24,22 @@ func DebianMirror() string {
 	return "http://deb.debian.org/debian"
 }
 
-// imageCache opens the cache shared by the CLI and the tests
-// ($EDGEIMG_CACHE, else ~/.cache/edgeimg), so a Debian base is built once.
-func imageCache(t testing.TB) *cache.Cache {
+// ImageCache opens the cache shared by the CLI and the tests (CacheDir),
+// so a Debian base is built once.
+func ImageCache(t testing.TB) *cache.Cache {
 	t.Helper()
-	c, err := cache.New("")
+	c, err := cache.New(CacheDir())
 	if err != nil {
 		t.Fatalf("cache: %v", err)
 	}
 	return c
 }
 
-// ImageCache returns the shared cache.
-func ImageCache(t testing.TB) *cache.Cache { return imageCache(t) }
-
-// needImage skips the test (or fails it under EDGEIMG_CI) when ok is false.
-func needImage(t testing.TB, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("EDGEIMG_CI") != "" {
-		t.Fatalf("prerequisite missing (EDGEIMG_CI is set, so this fails instead of skipping): %s", reason)
-	}
-	t.Skipf("prerequisite missing: %s (set EDGEIMG_CI=1 to make this a failure)", reason)
-}
-
-// NeedImage is the skip-or-fail rule for image tests.
-func NeedImage(t testing.TB, ok bool, reason string) { t.Helper(); needImage(t, ok, reason) }
-
 // NeedHostCommand requires a host command.
 func NeedHostCommand(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
-	needImage(t, err == nil, name+" not found (apt-get install "+pkg+")")
+	Require(t, err == nil, name+" not found (apt-get install "+pkg+")")
 	return p
 }
 
@@ -66,7 +48,7 @@ func NeedHostCommand(t testing.TB, name, pkg string) string {
 func ImageTools(t testing.TB) *tools.Tree {
 	t.Helper()
 	NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
-	c := imageCache(t)
+	c := ImageCache(t)
 	logf, err := os.CreateTemp("", "edgeimg-tools-*.log")
 	if err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func QEMUSystem(t testing.TB, arch string) (string, Firmware) {
 		bin, pkg = "qemu-system-aarch64", "qemu-system-arm qemu-efi-aarch64"
 	}
 	p, err := exec.LookPath(bin)
-	needImage(t, err == nil, bin+" not found (apt-get install "+pkg+")")
+	Require(t, err == nil, bin+" not found (apt-get install "+pkg+")")
 	for _, fw := range firmwares[arch] {
 		if _, err := os.Stat(fw.Code); err == nil {
 			if _, err := os.Stat(fw.Vars); err == nil {
@@ -73,11 +73,11 @@ func QEMUSystem(t testing.TB, arch string) (string, Firmware) {
 			}
 		}
 	}
-	needImage(t, false, "UEFI firmware for "+arch+" not found (apt-get install "+pkg+")")
+	Require(t, false, "UEFI firmware for "+arch+" not found (apt-get install "+pkg+")")
 	return "", Firmware{}
 }
 
-func freePort(t testing.TB) int {
+func vmFreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +102,7 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 	if err := os.WriteFile(vars, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := vmFreePort(t)
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
@@ -135,7 +135,7 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 		vm.Stop()
 		if t.Failed() {
 			if data, err := os.ReadFile(cfg.SerialLog); err == nil {
-				t.Logf("serial log (last 4 KiB):\n%s", tail(string(data), 4096))
+				t.Logf("serial log (last 4 KiB):\n%s", serialTail(string(data), 4096))
 			}
 			if stderr.Len() > 0 {
 				t.Logf("qemu stderr: %s", stderr.String())
@@ -145,7 +145,7 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 	return vm
 }
 
-func tail(s string, n int) string {
+func serialTail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
 	}

@@ -29,6 +29,9 @@ type Stack struct {
 	// Gate names what must be Available before a staged stack is promoted:
 	// "namespace/deployment" entries. Empty for live stacks.
 	Gate []string
+	// source labels where the stack's objects come from ("knative-serving
+	// 1.23.0", "spec.services").
+	source string
 }
 
 // File is one *.yaml file of a stack, a list of objects.

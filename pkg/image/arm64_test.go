@@ -39,7 +39,7 @@ func needArm64(t *testing.T, o image.Options) {
 		t.Fatal(err)
 	}
 	err = b.CheckEmulation()
-	testenv.NeedImage(t, err == nil, "arm64 Debian base: "+errString(err))
+	testenv.Require(t, err == nil, "arm64 Debian base: "+errString(err))
 }
 
 func errString(err error) string {

@@ -85,7 +85,7 @@ func TestFormats(t *testing.T) {
 			t.Error("bmaptool copy of img.zst differs from the raw image")
 		}
 	} else {
-		testenv.NeedImage(t, false, "bmaptool not found (apt-get install bmap-tools)")
+		testenv.Require(t, false, "bmaptool not found (apt-get install bmap-tools)")
 	}
 
 	// The OVA: descriptor first, VM with EFI, 1 CPU, the spec's memory,

@@ -113,7 +113,7 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, string) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "k0s")
 	gobin, err := exec.LookPath("go")
-	testenv.NeedImage(t, err == nil, "go toolchain not found to build the k0s stand-in")
+	testenv.Require(t, err == nil, "go toolchain not found to build the k0s stand-in")
 	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./testdata/k0s-standin")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {

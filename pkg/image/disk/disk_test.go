@@ -212,7 +212,7 @@ func TestAssembleExt4Bmap(t *testing.T) {
 	}
 
 	bmaptool, err := exec.LookPath("bmaptool")
-	testenv.NeedImage(t, err == nil, "bmaptool not found (apt-get install bmap-tools)")
+	testenv.Require(t, err == nil, "bmaptool not found (apt-get install bmap-tools)")
 	bmap := filepath.Join(dir, "a.bmap")
 	var buf bytes.Buffer
 	if err := WriteBmap(img, &buf); err != nil {

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/k0sproject/rig"
+	"github.com/urfave/cli/v2"
+
+	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/cache"
+	"github.com/edgeimg/edgeimg/pkg/deploy"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/spec"
+)
+
+func deployCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deploy",
+		Usage:     "push the payload to existing Linux hosts over SSH and run it there with k0s",
+		ArgsUsage: " ",
+		Description: `Connects to every host (spec.deploy.hosts, or --host), checks its SSH host
+key against known_hosts, gathers facts, runs preflight checks, uploads the
+payload (each file checked with sha256sum on the host; interrupted uploads
+resume; files the host already has are not sent again), installs k0s as a
+single-node controller, starts it and waits for the node and the stacks.
+Hosts run in parallel (spec.deploy.concurrency); a failing host does not
+stop the others. --dry-run connects and reports what each phase would do.
+--reset stops and resets k0s and removes what deploy uploaded.`,
+		Flags: append(specFlags(),
+			&cli.StringSliceFlag{Name: "host", Usage: "target `[USER@]ADDRESS[:PORT]` (repeatable; replaces spec.deploy.hosts)", Category: "Deploy"},
+			&cli.StringFlag{Name: "ssh-key", Usage: "private key for --host targets (default: the SSH agent and ~/.ssh)", Category: "Deploy"},
+			&cli.BoolFlag{Name: "sudo", Usage: "use sudo on --host targets whose user is not root", Category: "Deploy"},
+			&cli.BoolFlag{Name: "accept-new-host-key", Usage: "record unknown host keys in known_hosts instead of refusing them (changed keys are always refused)", Category: "Deploy"},
+			&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts `FILE` (default: ssh_config's UserKnownHostsFile, ~/.ssh/known_hosts)", Category: "Deploy"},
+			&cli.BoolFlag{Name: "upload-only", Usage: "upload and verify the payload, do not install or start k0s", Category: "Deploy"},
+			&cli.StringFlag{Name: "payload", Usage: "deploy the files of `DIR`, laid out as on the node, instead of the payload rendered from the spec", Category: "Deploy"},
+			&cli.StringSliceFlag{Name: "install-flag", Usage: "extra flag for 'k0s install controller' (repeatable, with --payload)", Category: "Deploy"},
+			&cli.StringFlag{Name: "root", Usage: "prefix every node path with `DIR` on the hosts (staging into a mounted root; implies --upload-only)", Category: "Deploy"},
+			&cli.BoolFlag{Name: "ignore-sysinfo", Usage: "go on when 'k0s sysinfo' rejects a host", Category: "Deploy"},
+			&cli.BoolFlag{Name: "reset", Usage: "stop and reset k0s (k0s reset) and remove what deploy uploaded", Category: "Deploy"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation (--reset)", Category: "Deploy"},
+		),
+		Action: runDeploy,
+	}
+}
+
+func runDeploy(c *cli.Context) error {
+	d, err := loadSpec(c)
+	if err != nil {
+		return err
+	}
+	hosts, err := deployHosts(c, &d.Spec)
+	if err != nil {
+		return err
+	}
+	timeout, err := time.ParseDuration(d.Spec.Deploy.Timeout)
+	if err != nil {
+		return fmt.Errorf("spec.deploy.timeout: %w", err)
+	}
+	rig.SetLogger(deploy.RigLogger(c.App.ErrWriter, c.Bool("debug")))
+	o := deploy.Options{
+		K0sVersion:       d.Spec.K0s.Version,
+		Arch:             specArch(&d.Spec),
+		Memory:           d.Spec.Node.Memory.Value(),
+		Root:             c.String("root"),
+		UploadOnly:       c.Bool("upload-only") || c.String("root") != "",
+		Timeout:          timeout,
+		Concurrency:      d.Spec.Deploy.Concurrency,
+		DryRun:           c.Bool("dry-run"),
+		AcceptNewHostKey: c.Bool("accept-new-host-key"),
+		KnownHosts:       c.String("known-hosts"),
+		IgnoreSysinfo:    c.Bool("ignore-sysinfo"),
+		Log:              c.App.Writer,
+		Debug:            c.Bool("debug"),
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var results []deploy.Result
+	if c.Bool("reset") {
+		if !o.DryRun && !c.Bool("yes") {
+			if err := confirmReset(c.App.Reader, c.App.Writer, hosts); err != nil {
+				return err
+			}
+		}
+		if dir := c.String("payload"); dir != "" {
+			if o.Payload, err = payloadFromTree(dir); err != nil {
+				return err
+			}
+		}
+		results, err = deploy.Reset(ctx, hosts, o)
+	} else {
+		if o.Payload, o.InstallArgs, o.DataDir, err = deployPayload(c, d, o.Arch); err != nil {
+			return err
+		}
+		results, err = deploy.Deploy(ctx, hosts, o)
+	}
+	if len(results) > 0 {
+		fmt.Fprintln(c.App.Writer)
+		if werr := deploy.WriteSummary(c.App.Writer, results); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// deployPayload returns the payload, the k0s install flags and k0s's data
+// dir: the tree given with --payload, else the payload rendered from the spec.
+func deployPayload(c *cli.Context, d *spec.Document, arch string) (*payload.Payload, []string, string, error) {
+	if dir := c.String("payload"); dir != "" {
+		p, err := payloadFromTree(dir)
+		return p, c.StringSlice("install-flag"), "", err
+	}
+	return specPayload(c, d, arch)
+}
+
+// bundleName is the image bundle's name in <data-dir>/images.
+const bundleName = "edgeimg-bundle.tar"
+
+// specPayload renders the spec into what deploy uploads: the rendered node
+// files (k0s.yaml, CNI files, stacks, promoter and its unit) without the
+// k0s controller unit, which k0s install writes; the k0s binary; and the
+// images as one OCI bundle, written once per image set into the cache.
+func specPayload(c *cli.Context, d *spec.Document, arch string) (*payload.Payload, []string, string, error) {
+	r, err := renderDoc(c, d)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p, err := r.Payload()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0sconfig.UnitPath })
+	ch, err := openCache(c)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	bin, err := k0sconfig.ResolveBinary(c.Context, ch, &d.Spec.K0s, arch)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, bin)
+	res, err := imagesPull(c)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	bundle, err := cachedBundle(ch, res.Images)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	p.AddFile(path.Join(r.DataDir, "images", bundleName), 0o644, bundle)
+	if err := p.Seal(); err != nil {
+		return nil, nil, "", err
+	}
+	return p, r.K0s.InstallFlags(), r.DataDir, nil
+}
+
+// cachedBundle writes the images' OCI bundle into the cache, named by the
+// images it holds (their pinned references), unless it is there already.
+func cachedBundle(ch *cache.Cache, imgs []airgap.Image) (string, error) {
+	var refs []string
+	for _, im := range imgs {
+		refs = append(refs, im.Pinned()+" "+im.PlatformString())
+	}
+	slices.Sort(refs)
+	sum := sha256.Sum256([]byte(strings.Join(refs, "\n")))
+	dir, err := ch.Dir("deploy-bundles")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, hex.EncodeToString(sum[:16])+".tar")
+	if fsutil.Exists(out) {
+		return out, nil
+	}
+	if err := airgap.NewStore(ch).WriteBundleFile(out, imgs, false); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// payloadFromTree makes a payload of every regular file under dir, at its
+// path relative to dir, with its mode.
+func payloadFromTree(dir string) (*payload.Payload, error) {
+	p := &payload.Payload{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return nil
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s: only regular files can be deployed, found %s", path, d.Type())
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		p.AddFile("/"+filepath.ToSlash(rel), info.Mode().Perm(), path)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--payload %s: %w", dir, err)
+	}
+	if len(p.Files) == 0 {
+		return nil, fmt.Errorf("--payload %s: no files", dir)
+	}
+	if err := p.Seal(); err != nil {
+		return nil, fmt.Errorf("--payload %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+// deployHosts returns the --host targets, or spec.deploy.hosts.
+func deployHosts(c *cli.Context, s *spec.Spec) ([]deploy.Host, error) {
+	var hosts []deploy.Host
+	for _, arg := range c.StringSlice("host") {
+		h, err := deploy.ParseHost(arg)
+		if err != nil {
+			return nil, fmt.Errorf("--host: %w", err)
+		}
+		h.KeyPath, h.Sudo = c.String("ssh-key"), c.Bool("sudo")
+		hosts = append(hosts, h)
+	}
+	if len(hosts) > 0 {
+		return hosts, nil
+	}
+	for _, h := range s.Deploy.Hosts {
+		hosts = append(hosts, deploy.Host{Address: h.Address, Port: h.Port, User: h.User, KeyPath: h.KeyPath, Sudo: h.Sudo})
+	}
+	if len(hosts) == 0 {
+		return nil, errors.New("no hosts: set spec.deploy.hosts or pass --host [USER@]ADDRESS[:PORT]")
+	}
+	return hosts, nil
+}
+
+// specArch is the payload's GOARCH from spec.images.platform or the board.
+func specArch(s *spec.Spec) string {
+	platform := s.Images.Platform
+	if platform == "" {
+		platform = boardPlatforms[s.Board]
+	}
+	if _, arch, ok := strings.Cut(platform, "/"); ok {
+		arch, _, _ = strings.Cut(arch, "/")
+		return arch
+	}
+	return ""
+}
+
+func confirmReset(in io.Reader, out io.Writer, hosts []deploy.Host) error {
+	var names []string
+	for _, h := range hosts {
+		names = append(names, h.String())
+	}
+	fmt.Fprintf(out, "Reset %s?\nThis stops k0s, runs k0s reset (deleting its data dir: cluster state, images, manifests)\nand removes the files edgeimg deploy uploaded. Type yes to go on: ", strings.Join(names, ", "))
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reset: read confirmation: %w", err)
+	}
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "yes" && a != "y" {
+		return errors.New("reset not confirmed (pass --yes to skip the question)")
+	}
+	return nil
+}

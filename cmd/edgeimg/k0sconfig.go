@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+)
+
+func k0sconfigCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "k0sconfig",
+		Usage: "print the node's k0s.yaml, or its install flags, systemd unit or system images",
+		Description: `Builds k0s.yaml for the spec with k0s's own ClusterConfig API and checks it
+with k0s's Validate: single node (kine storage), telemetry off, airgap pull
+policy, kubelet reservations from the plan (what 'edgeimg plan' reserves for
+the OS and the control plane, or spec.node.reserved) in the worker profile
+"default", components disabled per spec, spec.k0s.config merged in last. The node's addresses are left for k0s to find at start.
+
+--flags prints the arguments of 'k0s install controller', --unit the systemd
+unit that command writes, --images the k0s system images the node needs.`,
+		Flags: append(specFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (atomically) instead of stdout"},
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing output file"},
+			&cli.BoolFlag{Name: "flags", Usage: "print the arguments after 'k0s install controller'"},
+			&cli.BoolFlag{Name: "unit", Usage: "print the systemd unit 'k0s install controller' writes"},
+			&cli.BoolFlag{Name: "images", Usage: "print the k0s system images, one per line"},
+			&cli.StringFlag{Name: "k0s-path", Value: k0sconfig.DefaultBinaryPath, Usage: "path of the k0s binary on the node (for --unit)"},
+		),
+		Action: func(c *cli.Context) error {
+			var modes []string
+			for _, m := range []string{"flags", "unit", "images"} {
+				if c.Bool(m) {
+					modes = append(modes, "--"+m)
+				}
+			}
+			if len(modes) > 1 {
+				return fmt.Errorf("%s: expected at most one of --flags, --unit, --images", strings.Join(modes, " and "))
+			}
+			d, err := loadSpec(c)
+			if err != nil {
+				return err
+			}
+			if done, err := printSpecIfDryRun(c, d); done {
+				return err
+			}
+			res, err := renderDoc(c, d)
+			if err != nil {
+				return err
+			}
+			cfg := res.K0s
+			var out []byte
+			switch {
+			case c.Bool("flags"):
+				out = []byte(shellJoin(cfg.InstallFlags()) + "\n")
+			case c.Bool("unit"):
+				p := c.String("k0s-path")
+				if !strings.HasPrefix(p, "/") {
+					return fmt.Errorf("--k0s-path %q: expected an absolute path on the node", p)
+				}
+				out = cfg.Unit(p)
+			case c.Bool("images"):
+				out = []byte(strings.Join(cfg.SystemImages(), "\n") + "\n")
+			default:
+				if out, err = cfg.YAML(); err != nil {
+					return err
+				}
+			}
+			return writeOutput(c, out)
+		},
+	}
+}
+
+// writeOutput writes to -o FILE atomically, refusing to replace an
+// existing file without --force, or to stdout.
+func writeOutput(c *cli.Context, data []byte) error {
+	path := c.String("output")
+	if path == "" || path == "-" {
+		_, err := c.App.Writer.Write(data)
+		return err
+	}
+	if !c.Bool("force") {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s: %w", path, fsutil.ErrExists)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return fsutil.WriteFile(path, data, 0o644)
+}
+
+// shellJoin quotes arguments that need it for a POSIX shell.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/.,:+@%") == "" {
+			quoted[i] = a
+			continue
+		}
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(quoted, " ")
+}

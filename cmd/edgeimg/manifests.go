@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+)
+
+func manifestsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "manifests",
+		Usage: "write the fitted k0s manifest stacks, the staged stacks and their promoter",
+		Description: `Writes, under DIR, the files exactly as they go onto the node:
+
+  DIR/var/lib/k0s/manifests/<stack>/*.yaml     live stacks, applied by k0s
+  DIR/var/lib/edgeimg/staged/<stack>/          stacks guarded by admission webhooks,
+                                               with their gates and object lists
+  DIR/usr/local/libexec/edgeimg/promote-staged the promoter (POSIX sh)
+  DIR/etc/systemd/system/edgeimg-promote.service
+
+DIR appears only when complete; an existing non-empty DIR is refused
+without --force.`,
+		Flags: append(specFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output directory", Required: true},
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing output directory"},
+			&cli.BoolFlag{Name: "changes", Usage: "list every change made to upstream objects"},
+			&cli.StringFlag{Name: "data-dir", Usage: "k0s data dir on the node", Value: bundle.DefaultDataDir},
+		),
+		Action: func(c *cli.Context) error {
+			d, err := loadSpec(c)
+			if err != nil {
+				return err
+			}
+			if done, err := printSpecIfDryRun(c, d); done || err != nil {
+				return err
+			}
+			res, err := renderDoc(c, d)
+			if err != nil {
+				return err
+			}
+			p, err := res.Bundle.Payload(bundle.Layout{DataDir: c.String("data-dir")})
+			if err != nil {
+				return err
+			}
+			out := c.String("output")
+			tmp, commit, abort, err := fsutil.StageDir(out, c.Bool("force"))
+			if err != nil {
+				return err
+			}
+			if err := p.WriteTree(tmp); err != nil {
+				abort()
+				return err
+			}
+			if err := commit(); err != nil {
+				abort()
+				return err
+			}
+			live, staged := res.Bundle.StackNames()
+			w := c.App.Writer
+			fmt.Fprintf(w, "wrote %d files to %s\n", len(p.Files), out)
+			fmt.Fprintf(w, "  stacks:        %s\n", strings.Join(live, ", "))
+			fmt.Fprintf(w, "  staged stacks: %s (promoted by %s)\n", strings.Join(staged, ", "), bundle.PromoterUnitName)
+			fmt.Fprintf(w, "  %d changes to upstream objects%s\n", len(res.Changes), map[bool]string{true: ":", false: " (--changes lists them)"}[c.Bool("changes")])
+			if c.Bool("changes") {
+				for _, ch := range res.Changes {
+					fmt.Fprintf(w, "    %s: %s\n", ch.Where, ch.What)
+				}
+			}
+			fmt.Fprintln(w, "  "+res.Plan.Verdict())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,173 @@
+package bundle
+
+import (
+	_ "embed"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/edgeimg/edgeimg/pkg/payload"
+)
+
+// Node paths of the promoter.
+const (
+	PromoterPath     = "/usr/local/libexec/edgeimg/promote-staged"
+	PromoterUnitName = "edgeimg-promote.service"
+	PromoterUnitPath = "/etc/systemd/system/" + PromoterUnitName
+	DefaultDataDir   = "/var/lib/k0s"
+)
+
+//go:embed promote-staged.sh
+var promoterScript []byte
+
+// PromoterScript returns the promoter shell script.
+func PromoterScript() []byte { return append([]byte(nil), promoterScript...) }
+
+// Layout says where on the node the bundle goes.
+type Layout struct {
+	// DataDir is k0s's data dir; stacks go to <DataDir>/manifests.
+	DataDir string
+	// StagedDir holds the staged stacks; default /var/lib/edgeimg/staged.
+	StagedDir string
+}
+
+func (l Layout) withDefaults() Layout {
+	if l.DataDir == "" {
+		l.DataDir = DefaultDataDir
+	}
+	if l.StagedDir == "" {
+		l.StagedDir = StagedDir
+	}
+	return l
+}
+
+// PromoterUnit renders the systemd unit that runs the promoter after k0s
+// on every boot.
+func PromoterUnit(l Layout) []byte {
+	l = l.withDefaults()
+	var env string
+	if l.DataDir != DefaultDataDir {
+		env += "Environment=K0S_DATA_DIR=" + l.DataDir + "\n"
+	}
+	if l.StagedDir != StagedDir {
+		env += "Environment=EDGEIMG_STAGED_DIR=" + l.StagedDir + "\n"
+	}
+	return []byte(`[Unit]
+Description=edgeimg: apply staged k0s manifest stacks once their admission webhooks serve
+Documentation=https://github.com/edgeimg/edgeimg
+After=k0scontroller.service
+Wants=k0scontroller.service
+
+[Service]
+Type=exec
+` + env + `ExecStart=` + PromoterPath + `
+Restart=on-failure
+RestartSec=30
+
+[Install]
+WantedBy=multi-user.target
+`)
+}
+
+// Payload lays the bundle out as node files: the live stacks under
+// <DataDir>/manifests/<stack>/, the staged stacks with their gates and
+// object lists under StagedDir, the promoter script and its unit.
+func (b *Bundle) Payload(l Layout) (*payload.Payload, error) {
+	l = l.withDefaults()
+	p := &payload.Payload{}
+	manifests := path.Join(l.DataDir, "manifests")
+	for _, s := range b.Stacks {
+		for _, f := range s.Files {
+			data, err := MarshalObjects(f.Objects)
+			if err != nil {
+				return nil, fmt.Errorf("stack %s: %w", s.Name, err)
+			}
+			p.Add(path.Join(manifests, s.Name, f.Name), 0o644, data)
+		}
+	}
+	all := b.allObjects()
+	plurals, sc := pluralsOf(all), scopesOf(all)
+	for _, s := range b.Staged {
+		dir := path.Join(l.StagedDir, s.Name)
+		var objects []string
+		for _, f := range s.Files {
+			data, err := MarshalObjects(f.Objects)
+			if err != nil {
+				return nil, fmt.Errorf("staged stack %s: %w", s.Name, err)
+			}
+			p.Add(path.Join(dir, f.Name), 0o644, data)
+			for _, o := range f.Objects {
+				objects = append(objects, objectLine(o, plurals, sc))
+			}
+		}
+		p.Add(path.Join(dir, "gates"), 0o644, lines(s.Gate))
+		p.Add(path.Join(dir, "objects"), 0o644, lines(objects))
+	}
+	if len(b.Staged) > 0 {
+		p.Add(PromoterPath, 0o755, PromoterScript())
+		p.Add(PromoterUnitPath, 0o644, PromoterUnit(l))
+	}
+	if err := p.Seal(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Units lists the systemd units the payload needs enabled.
+func (b *Bundle) Units() []string {
+	if len(b.Staged) == 0 {
+		return nil
+	}
+	return []string{PromoterUnitName}
+}
+
+func lines(ss []string) []byte {
+	if len(ss) == 0 {
+		return []byte{}
+	}
+	return []byte(strings.Join(ss, "\n") + "\n")
+}
+
+func (b *Bundle) allObjects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range b.Objects() {
+		out = append(out, o.Obj)
+	}
+	return out
+}
+
+// objectLine is "resource.group namespace name" for `kubectl get`, with
+// "-" for cluster-scoped objects.
+func objectLine(o *unstructured.Unstructured, plurals map[schema.GroupKind]string, sc scopes) string {
+	gk := o.GroupVersionKind().GroupKind()
+	plural, ok := plurals[gk]
+	if !ok {
+		plural = strings.ToLower(gk.Kind) + "s"
+	}
+	resource := plural
+	if gk.Group != "" {
+		resource += "." + gk.Group
+	}
+	ns := o.GetNamespace()
+	if ns == "" || sc.clusterScoped(o) {
+		ns = "-"
+	}
+	return resource + " " + ns + " " + o.GetName()
+}
+
+// StackNames lists live and staged stack names, sorted.
+func (b *Bundle) StackNames() (live, staged []string) {
+	for _, s := range b.Stacks {
+		live = append(live, s.Name)
+	}
+	for _, s := range b.Staged {
+		staged = append(staged, s.Name)
+	}
+	sort.Strings(live)
+	sort.Strings(staged)
+	return live, staged
+}

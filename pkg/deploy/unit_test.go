@@ -1,0 +1,198 @@
+package deploy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/edgeimg/edgeimg/pkg/payload"
+)
+
+func TestCheckK0sVersion(t *testing.T) {
+	tests := []struct {
+		name     string
+		k        k0sFacts
+		payload  string
+		fail     bool
+		contains []string
+	}{
+		{"not installed", k0sFacts{}, "v1.33.8+k0s.1", false, []string{"will install v1.33.8+k0s.1"}},
+		{"same version", k0sFacts{Present: true, Version: "v1.33.8+k0s.1"}, "v1.33.8+k0s.1", false, []string{"update in place"}},
+		{"older k0s build", k0sFacts{Present: true, Version: "v1.33.8+k0s.0"}, "v1.33.8+k0s.1", false, []string{"upgrade from v1.33.8+k0s.0 to v1.33.8+k0s.1"}},
+		{"older minor", k0sFacts{Present: true, Service: "/etc/systemd/system/k0scontroller.service", Version: "v1.32.4+k0s.0"}, "v1.33.8+k0s.1", false, []string{"upgrade"}},
+		{"newer patch is a downgrade", k0sFacts{Present: true, Version: "v1.33.9+k0s.0"}, "v1.33.8+k0s.1", true, []string{"refusing to downgrade", "v1.33.9+k0s.0 (installed)", "v1.33.8+k0s.1 (payload)"}},
+		{"newer k0s build is a downgrade", k0sFacts{Present: true, Version: "v1.33.8+k0s.2"}, "v1.33.8+k0s.1", true, []string{"v1.33.8+k0s.2", "v1.33.8+k0s.1"}},
+		{"running version when the binary is gone", k0sFacts{Service: "x", Running: true, RunningVersion: "v1.34.1+k0s.0"}, "v1.33.8+k0s.1", true, []string{"v1.34.1+k0s.0"}},
+		{"binary without a version", k0sFacts{Present: true, VersionErr: "exec format error"}, "v1.33.8+k0s.1", false, []string{"reports no version (exec format error)"}},
+		{"not a release", k0sFacts{Present: true, Version: "dev"}, "v1.33.8+k0s.1", false, []string{"not a k0s release"}},
+		{"bad payload version", k0sFacts{Present: true, Version: "v1.33.8+k0s.1"}, "latest", true, []string{`payload version "latest"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, fail := checkK0sVersion(tc.k, tc.payload)
+			if fail != tc.fail {
+				t.Errorf("fail = %v, want %v (%s)", fail, tc.fail, msg)
+			}
+			for _, c := range tc.contains {
+				if !strings.Contains(msg, c) {
+					t.Errorf("%q does not contain %q", msg, c)
+				}
+			}
+		})
+	}
+}
+
+func TestInstallArgs(t *testing.T) {
+	withConfig := &payload.Payload{Files: []payload.File{{Path: DefaultK0sConfig}}}
+	tests := []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{"defaults added", Options{Payload: withConfig, DataDir: DefaultDataDir}, []string{"--single", "--config=" + DefaultK0sConfig}},
+		{"no config in the payload", Options{Payload: &payload.Payload{}, DataDir: DefaultDataDir}, []string{"--single"}},
+		{"given flags kept", Options{Payload: withConfig, DataDir: DefaultDataDir, InstallArgs: []string{"--single=true", "-c", "/etc/other.yaml", "--disable-components=metrics-server"}},
+			[]string{"--single=true", "-c", "/etc/other.yaml", "--disable-components=metrics-server"}},
+		{"data dir", Options{Payload: withConfig, DataDir: "/data/k0s"}, []string{"--single", "--config=" + DefaultK0sConfig, "--data-dir=/data/k0s"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := installArgs(&tc.o); !slices.Equal(got, tc.want) {
+				t.Errorf("installArgs = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestInstallAndStartDecisions(t *testing.T) {
+	p := &payload.Payload{Files: []payload.File{{Path: DefaultK0sBinary}, {Path: DefaultK0sConfig}}}
+	args := []string{"--single", "--config=" + DefaultK0sConfig}
+	tests := []struct {
+		name        string
+		k           k0sFacts
+		rec         *record
+		changed     []string
+		wantInstall string
+		wantStart   string
+	}{
+		{"fresh host", k0sFacts{}, nil, nil, "install controller --single --config=/etc/k0s/k0s.yaml", "start"},
+		{"installed by deploy, running, nothing changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, nil, "", ""},
+		{"installed by deploy, config changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, []string{DefaultK0sConfig}, "", "restart"},
+		{"installed by deploy, binary changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, []string{DefaultK0sBinary}, "", "restart"},
+		{"installed with other flags", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: []string{"--single"}}, nil, "install controller --single --config=/etc/k0s/k0s.yaml --force", "restart"},
+		{"installed by hand", k0sFacts{Present: true, Service: "s"}, nil, nil, "install controller --single --config=/etc/k0s/k0s.yaml --force", "start"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &hostState{opts: &Options{Payload: p, K0sBinary: DefaultK0sBinary, DataDir: DefaultDataDir}, changed: map[string]bool{}}
+			s.facts.K0s, s.facts.Record = tc.k, tc.rec
+			for _, c := range tc.changed {
+				s.changed[c] = true
+			}
+			ip := &installPhase{s}
+			if got := strings.Join(ip.installCommand(), " "); got != tc.wantInstall {
+				t.Errorf("install = %q, want %q", got, tc.wantInstall)
+			}
+			if ip.installCommand() != nil {
+				s.changed[k0sServiceKey] = true
+			}
+			if got, _ := (&startPhase{s}).k0sAction(); got != tc.wantStart {
+				t.Errorf("start action = %q, want %q", got, tc.wantStart)
+			}
+		})
+	}
+}
+
+func TestParseHost(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Host
+		wantErr string
+	}{
+		{"10.0.0.5", Host{Address: "10.0.0.5", Port: 22, User: "root"}, ""},
+		{"admin@edge-1:2222", Host{Address: "edge-1", Port: 2222, User: "admin"}, ""},
+		{"[fd00::5]:2022", Host{Address: "fd00::5", Port: 2022, User: "root"}, ""},
+		{"pi@[fd00::5]", Host{Address: "fd00::5", Port: 22, User: "pi"}, ""},
+		{"edge:0", Host{}, "port"},
+		{"edge:ssh", Host{}, "port"},
+		{"@edge", Host{}, "empty user"},
+		{"", Host{}, "expected [user@]address[:port]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseHost(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseHost = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStacks(t *testing.T) {
+	p := &payload.Payload{}
+	for _, f := range []string{
+		"/var/lib/k0s/manifests/knative-serving/serving-core.yaml",
+		"/var/lib/k0s/manifests/knative-serving/config.yaml",
+		"/var/lib/k0s/manifests/metallb/metallb.yaml",
+		"/var/lib/k0s/manifests/notes.txt",
+		"/var/lib/k0s/manifests/x/nested/ignored.yaml",
+		"/var/lib/edgeimg/staged/metallb-pool/pool.yaml",
+		"/var/lib/edgeimg/staged/metallb-pool/gates",
+		"/var/lib/k0s/images/edgeimg-bundle.tar",
+	} {
+		p.Add(f, 0o644, []byte{})
+	}
+	live, staged := stacks(&Options{Payload: p, DataDir: "/var/lib/k0s", StagedDir: "/var/lib/edgeimg/staged"})
+	if !slices.Equal(live, []string{"knative-serving", "metallb"}) || !slices.Equal(staged, []string{"metallb-pool"}) {
+		t.Errorf("stacks = %q, %q", live, staged)
+	}
+}
+
+// kubectl output shapes, trimmed to the fields the wait phase reads.
+func TestNodeAndPodProblems(t *testing.T) {
+	nodes := `{"items":[{"metadata":{"name":"edge"},"status":{"conditions":[
+		{"type":"MemoryPressure","status":"False"},
+		{"type":"Ready","status":"False","reason":"KubeletNotReady","message":"container runtime network not ready"}]}}]}`
+	got, err := nodeProblems([]byte(nodes))
+	if err != nil || len(got) != 1 || !strings.Contains(got[0], "node edge not Ready (KubeletNotReady: container runtime network not ready)") {
+		t.Errorf("nodeProblems = %q, %v", got, err)
+	}
+	if got, _ := nodeProblems([]byte(`{"items":[]}`)); len(got) != 1 || got[0] != "no node registered yet" {
+		t.Errorf("no nodes: %q", got)
+	}
+	if got, _ := nodeProblems([]byte(`{"items":[{"metadata":{"name":"edge"},"status":{"conditions":[{"type":"Ready","status":"True"}]}}]}`)); len(got) != 0 {
+		t.Errorf("ready node: %q", got)
+	}
+
+	pods := `{"items":[
+	 {"metadata":{"name":"activator-1","namespace":"knative-serving"},"status":{"phase":"Pending","conditions":[{"type":"Ready","status":"False"}],
+	  "containerStatuses":[{"name":"activator","ready":false,"state":{"waiting":{"reason":"ErrImageNeverPull","message":"Container image \"gcr.io/x@sha256:1\" is not present with pull policy of Never"}}}]}},
+	 {"metadata":{"name":"controller-1","namespace":"metallb-system"},"status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","message":"0/1 nodes are available: 1 Insufficient cpu."}]}},
+	 {"metadata":{"name":"crash-1","namespace":"default"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"False"}],
+	  "containerStatuses":[{"name":"app","ready":false,"state":{"terminated":{"reason":"Error","exitCode":2}}}]}},
+	 {"metadata":{"name":"ok-1","namespace":"default"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}},
+	 {"metadata":{"name":"job-1","namespace":"default"},"status":{"phase":"Succeeded"}}]}`
+	got, err = podProblems([]byte(pods))
+	want := []string{
+		`pod knative-serving/activator-1 container activator ErrImageNeverPull Container image "gcr.io/x@sha256:1" is not present with pull policy of Never`,
+		"pod metallb-system/controller-1 unschedulable: 0/1 nodes are available: 1 Insufficient cpu.",
+		"pod default/crash-1 container app Error (exit 2)",
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("podProblems =\n%q\nwant\n%q (%v)", got, want, err)
+	}
+}
+
+func TestParentDirs(t *testing.T) {
+	got := parentDirs([]string{"/usr/local/bin/k0s", "/etc/k0s/k0s.yaml", "/usr/local/libexec/edgeimg/promote"})
+	want := []string{"/usr", "/usr/local", "/usr/local/bin", "/etc", "/etc/k0s", "/usr/local/libexec", "/usr/local/libexec/edgeimg"}
+	if !slices.Equal(got, want) {
+		t.Errorf("parentDirs = %q, want %q", got, want)
+	}
+}
