@@ -17,7 +17,10 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -104,11 +107,11 @@ func testSpec(t *testing.T, board string, keys ...string) *spec.Document {
 
 // testPayload is a realistic node payload: a stand-in k0s binary for the
 // board's architecture (k0s itself is not what these tests check), its
-// config, the controller unit, a manifest stack, and a directory tree in
-// place of the preloaded containerd root (files, modes, owners, a symlink,
-// a hard link and an xattr, which is what copying a containerd root must
-// keep).
-func testPayload(t *testing.T, goarch string) (*payload.Payload, string) {
+// config, the controller unit, a manifest stack, a real preloaded
+// containerd root (images pushed to an in-process registry, pulled and
+// preloaded by pkg/airgap) and a directory tree exercising what copying a
+// tree must keep (modes, owners, a symlink, a hard link, an xattr).
+func testPayload(t *testing.T, goarch string) (*payload.Payload, testTrees) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "k0s")
@@ -119,29 +122,25 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build k0s stand-in: %v\n%s", err, out)
 	}
-	store := filepath.Join(dir, "containerd")
-	blob := []byte("{\"schemaVersion\":2,\"layers\":[]}")
-	sum := sha256.Sum256(blob)
-	blobPath := filepath.Join(store, "io.containerd.content.v1.content/blobs/sha256", hex.EncodeToString(sum[:]))
+	trees := testTrees{Store: filepath.Join(dir, "containerd"), Tree: filepath.Join(dir, "tree")}
+	trees.Images = preload(t, goarch, trees.Store)
+
+	tree := trees.Tree
 	files := map[string][]byte{
-		blobPath: blob,
-		filepath.Join(store, "io.containerd.metadata.v1.bolt/meta.db"):             []byte(strings.Repeat("bolt", 4096)),
-		filepath.Join(store, "io.containerd.snapshotter.v1.overlayfs/metadata.db"): []byte("snap"),
+		filepath.Join(tree, "a/blob"):    []byte("{\"schemaVersion\":2}"),
+		filepath.Join(tree, "b/meta.db"): []byte(strings.Repeat("bolt", 4096)),
+		filepath.Join(tree, "c/owned"):   []byte("snap"),
 	}
 	for p, data := range files {
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		must(t, os.MkdirAll(filepath.Dir(p), 0o700))
+		must(t, os.WriteFile(p, data, 0o600))
 	}
-	must(t, os.Chmod(filepath.Join(store, "io.containerd.content.v1.content"), 0o711))
-	must(t, os.Link(blobPath, filepath.Join(store, "io.containerd.content.v1.content/linked")))
-	must(t, os.Symlink("io.containerd.metadata.v1.bolt/meta.db", filepath.Join(store, "meta-link")))
-	must(t, os.Chown(filepath.Join(store, "io.containerd.snapshotter.v1.overlayfs/metadata.db"), 65532, 65532))
-	if err := unix.Setxattr(filepath.Join(store, "io.containerd.metadata.v1.bolt/meta.db"), "user.edgeimg.test", []byte("kept"), 0); err != nil {
-		t.Logf("no user xattrs on %s (%v): the xattr check is skipped", store, err)
+	must(t, os.Chmod(filepath.Join(tree, "a"), 0o711))
+	must(t, os.Link(filepath.Join(tree, "a/blob"), filepath.Join(tree, "a/linked")))
+	must(t, os.Symlink("b/meta.db", filepath.Join(tree, "meta-link")))
+	must(t, os.Chown(filepath.Join(tree, "c/owned"), 65532, 65532))
+	if err := unix.Setxattr(filepath.Join(tree, "b/meta.db"), "user.edgeimg.test", []byte("kept"), 0); err != nil {
+		t.Logf("no user xattrs on %s (%v): the xattr check is skipped", tree, err)
 	}
 
 	p := &payload.Payload{}
@@ -149,8 +148,50 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, string) {
 	p.Add("/etc/k0s/k0s.yaml", 0o600, []byte(k0sYAML))
 	p.Add("/etc/systemd/system/k0scontroller.service", 0o644, []byte(k0sUnit))
 	p.Add("/var/lib/k0s/manifests/edgeimg-test/namespace.yaml", 0o644, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edgeimg-test\n"))
-	p.AddDir("/var/lib/k0s/containerd", store)
-	return p, store
+	p.AddDir(storeNode, trees.Store)
+	p.AddDir(treeNode, tree)
+	return p, trees
+}
+
+// Node paths of the payload trees.
+const (
+	storeNode = "/var/lib/k0s/containerd"
+	treeNode  = "/var/lib/edgeimg-test/tree"
+)
+
+// testTrees are the host directories behind the payload's trees.
+type testTrees struct {
+	Store, Tree string
+	Images      []airgap.Image
+}
+
+// preload pushes the standard fixture images to an in-process registry,
+// pulls them for linux/goarch and preloads them into a containerd root.
+func preload(t *testing.T, goarch, root string) []airgap.Image {
+	t.Helper()
+	reg := regtest.Start(t)
+	fx := regtest.PushFixture(t, reg, "edge")
+	refs := []string{fx.Multi}
+	if goarch == "amd64" {
+		refs = append(refs, fx.Hello, fx.Sibling)
+	}
+	var rs []airgap.Ref
+	for _, r := range refs {
+		rs = append(rs, airgap.Ref{Ref: r, Locations: []airgap.Location{{Where: "stack/test.yaml: Deployment default/app", Field: "spec.template.spec.containers[0].image"}}})
+	}
+	c, err := cache.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := airgap.NewStore(c)
+	res, err := airgap.Pull(context.Background(), st, rs, airgap.Options{Platform: "linux/" + goarch})
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if err := st.Preload(context.Background(), root, res.Images, airgap.PreloadOptions{}); err != nil {
+		t.Fatalf("preload: %v", err)
+	}
+	return res.Images
 }
 
 func must(t *testing.T, err error) {

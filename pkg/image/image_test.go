@@ -5,11 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,14 +56,14 @@ func partitions(t *testing.T, img string) (label string, parts []map[string]any)
 func TestBuildX86Structure(t *testing.T) {
 	_, key := sshKey(t)
 	d := testSpec(t, "x86_64-efi", key)
-	p, store := testPayload(t, "amd64")
-	_, xattrsOK := p.Dirs["/var/lib/k0s/containerd"]
-	xattrsOK = xattrsOK && hasXattr(filepath.Join(store, "io.containerd.metadata.v1.bolt/meta.db"))
+	p, trees := testPayload(t, "amd64")
+	xattrsOK := hasXattr(filepath.Join(trees.Tree, "b/meta.db"))
 	units := []string{"k0scontroller.service"}
 	res1, out1 := build(t, image.Options{Spec: d, Payload: p, EnableUnits: units, Formats: []string{"raw"}})
 	p2, _ := testPayload(t, "amd64")
-	// The second build gets the same payload content from other paths.
-	p2.Dirs["/var/lib/k0s/containerd"] = store
+	// The second build gets the same payload content from other paths
+	// (the registry's port is in the image names, so the same store).
+	p2.Dirs[storeNode], p2.Dirs[treeNode] = trees.Store, trees.Tree
 	res2, _ := build(t, image.Options{Spec: d, Payload: p2, EnableUnits: units, Formats: []string{"raw"}})
 	if res1.RawSHA256 != res2.RawSHA256 {
 		t.Errorf("two builds of the same spec and inputs differ: %s vs %s", res1.RawSHA256, res2.RawSHA256)
@@ -125,10 +129,10 @@ func TestBuildX86Structure(t *testing.T) {
 	}
 	checks := []struct{ req, want string }{
 		{"stat /etc/k0s/k0s.yaml", "Mode:  0600"},
-		{"stat /var/lib/k0s/containerd/io.containerd.content.v1.content", "Mode:  0711"},
-		{"stat /var/lib/k0s/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db", "User: 65532   Group: 65532"},
-		{"stat /var/lib/k0s/containerd/io.containerd.content.v1.content/linked", "Links: 2"},
-		{"stat /var/lib/k0s/containerd/meta-link", "Fast link dest: \"io.containerd.metadata.v1.bolt/meta.db\""},
+		{"stat " + treeNode + "/a", "Mode:  0711"},
+		{"stat " + treeNode + "/c/owned", "User: 65532   Group: 65532"},
+		{"stat " + treeNode + "/a/linked", "Links: 2"},
+		{"stat " + treeNode + "/meta-link", "Fast link dest: \"b/meta.db\""},
 		{"stat /etc/systemd/system/multi-user.target.wants/k0scontroller.service", "Fast link dest: \"/etc/systemd/system/k0scontroller.service\""},
 		{"stat /etc/systemd/system/sysinit.target.wants/edgeimg-growroot.service", "Type: symlink"},
 		{"stat /etc/systemd/system/ssh.service.requires/edgeimg-ssh-hostkeys.service", "Type: symlink"},
@@ -140,7 +144,7 @@ func TestBuildX86Structure(t *testing.T) {
 		}
 	}
 	if xattrsOK {
-		if out := debugfs("ea_list /var/lib/k0s/containerd/io.containerd.metadata.v1.bolt/meta.db"); !strings.Contains(out, `user.edgeimg.test (4) = "kept"`) {
+		if out := debugfs("ea_list " + treeNode + "/b/meta.db"); !strings.Contains(out, `user.edgeimg.test (4) = "kept"`) {
 			t.Errorf("payload xattr not in the image: %s", out)
 		}
 	}
@@ -154,6 +158,35 @@ func TestBuildX86Structure(t *testing.T) {
 		t.Errorf("fstab does not mount the root by PARTUUID:\n%s", got)
 	}
 
+	// The preloaded containerd root comes out of the image byte for byte,
+	// and containerd 1.7.30 (k0s's) lists every image from it.
+	dump := filepath.Join(dir, "dump")
+	must(t, os.Mkdir(dump, 0o755))
+	debugfs("rdump " + storeNode + " " + dump)
+	want, err := image.TreeDigest(trees.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := image.TreeDigest(filepath.Join(dump, "containerd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SHA256 != want.SHA256 || got.Entries != want.Entries {
+		t.Errorf("containerd root from the image %+v, payload %+v", got, want)
+	}
+	ctrd := testenv.StartContainerd(t, testenv.ContainerdOptions{Root: filepath.Join(dump, "containerd")})
+	listed, err := ctrd.Ctr("-n", "k8s.io", "images", "ls", "-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range trees.Images {
+		for _, n := range im.Names() {
+			if !strings.Contains(listed, n+"\n") {
+				t.Errorf("containerd does not list %s from the image's root:\n%s", n, listed)
+			}
+		}
+	}
+
 	lock, err := image.ReadLock(filepath.Join(out1, image.LockName))
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +194,7 @@ func TestBuildX86Structure(t *testing.T) {
 	if len(lock.Base.Packages) < 100 || lock.Tools.Versions["e2fsprogs"] == "" || lock.Image.Kernel == "" {
 		t.Errorf("lock lacks packages (%d), tool versions or kernel: %+v", len(lock.Base.Packages), lock.Tools)
 	}
-	if len(lock.Payload.Files) != len(p.Files) || len(lock.Payload.Dirs) != 1 || lock.Payload.Dirs[0].Entries < 8 {
+	if len(lock.Payload.Files) != len(p.Files) || len(lock.Payload.Dirs) != 2 || lock.Payload.Dirs[0].Entries < 8 {
 		t.Errorf("lock payload: %+v", lock.Payload)
 	}
 	sums, err := os.ReadFile(filepath.Join(out1, image.SumsName))
@@ -185,7 +218,7 @@ func indexOf(fs []payload.File, p string) int {
 func TestBootX86(t *testing.T) {
 	signer, key := sshKey(t)
 	d := testSpec(t, "x86_64-efi", key)
-	p, _ := testPayload(t, "amd64")
+	p, trees := testPayload(t, "amd64")
 	res, out := build(t, image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}})
 	img := filepath.Join(t.TempDir(), "disk.img")
 	copySparse(t, filepath.Join(out, "edge-x86_64-efi.img"), img)
@@ -260,8 +293,13 @@ func TestBootX86(t *testing.T) {
 			t.Errorf("%s on the node: sha256 %s, payload %s", f.Path, got, f.SHA256)
 		}
 	}
-	if got := run("sha256sum /var/lib/k0s/containerd/io.containerd.metadata.v1.bolt/meta.db | cut -c1-64; stat -c '%h %a %u' /var/lib/k0s/containerd/io.containerd.content.v1.content/linked /var/lib/k0s/containerd/io.containerd.snapshotter.v1.overlayfs/metadata.db"); !strings.Contains(got, "2 600 0\n1 600 65532") {
-		t.Errorf("containerd tree on the node: %q", got)
+	// The preloaded containerd root is intact on the booted node: every
+	// file's content, mode and owner as in the payload.
+	if got, want := run("cd "+storeNode+" && find . -type f -printf '%P %m %U:%G ' -exec sh -c 'sha256sum < \"$1\" | cut -c1-64' _ {} \\; | sort"), hostListing(t, trees.Store); got != want {
+		t.Errorf("containerd root on the node:\n%s\nwant:\n%s", got, want)
+	}
+	if got := run("stat -c '%h %a %u' " + treeNode + "/a/linked " + treeNode + "/c/owned"); got != "2 600 0\n1 600 65532" {
+		t.Errorf("payload tree on the node: %q", got)
 	}
 
 	// Password login is refused: the server offers public keys only.
@@ -304,4 +342,29 @@ func hasXattr(p string) bool {
 	buf := make([]byte, 16)
 	n, err := unix.Getxattr(p, "user.edgeimg.test", buf)
 	return err == nil && string(buf[:n]) == "kept"
+}
+
+// hostListing lists the files of a host tree as the node-side find does:
+// "path mode uid:gid sha256", sorted.
+func hostListing(t *testing.T, root string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		rel, _ := filepath.Rel(root, p)
+		lines = append(lines, fmt.Sprintf("%s %o %d:%d %s", rel, fi.Mode().Perm(), st.Uid, st.Gid, fileSHA(t, p)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
