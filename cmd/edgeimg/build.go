@@ -2,21 +2,32 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
+	"github.com/edgeimg/edgeimg/pkg/deploy"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/phase"
+	"github.com/edgeimg/edgeimg/pkg/render"
+	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
 func buildCommand() *cli.Command {
@@ -37,8 +48,10 @@ Boards: see 'edgeimg boards'.`,
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output directory", Required: true},
 			&cli.StringSliceFlag{Name: "format", Usage: "output formats (overrides spec.output.formats), comma-separated"},
 			&cli.BoolFlag{Name: "force", Usage: "replace existing outputs"},
-			&cli.StringFlag{Name: "payload", Usage: "directory laid over the root file system as it is (node paths, modes kept)"},
-			&cli.StringSliceFlag{Name: "enable-unit", Usage: "systemd unit of the payload to enable (e.g. k0scontroller.service)"},
+			&cli.StringFlag{Name: "payload", Usage: "use the files of `DIR`, laid out as on the node, instead of the payload rendered from the spec"},
+			&cli.StringSliceFlag{Name: "enable-unit", Usage: "systemd unit of --payload to enable (e.g. k0scontroller.service)"},
+			&cli.BoolFlag{Name: "os-only", Usage: "build the OS with its first-boot units but no k0s payload"},
+			&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry reached over plain HTTP (repeatable; adds to spec.images.insecureRegistries)"},
 			&cli.IntFlag{Name: "zstd-level", Usage: "zstd level for img.zst", Value: format.DefaultZstdLevel},
 			&cli.IntFlag{Name: "xz-level", Usage: "xz level for img.xz", Value: format.DefaultXzLevel},
 		),
@@ -72,16 +85,22 @@ func runBuild(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	p, units, err := nodePayload(c)
-	if err != nil {
-		return err
-	}
-	b, err := image.NewBuilder(image.Options{
-		Spec: d, Payload: p, EnableUnits: units, Formats: formats,
+	opts := image.Options{
+		Spec: d, Formats: formats,
 		OutDir: c.String("output"), Force: c.Bool("force"), DryRun: c.Bool("dry-run"),
 		Cache: ca, ZstdLevel: c.Int("zstd-level"), XzLevel: c.Int("xz-level"),
 		Status: c.App.Writer, Live: isTerminal(c.App.Writer),
-	})
+	}
+	switch {
+	case c.Bool("os-only"):
+	case c.String("payload") != "":
+		if opts.Payload, opts.EnableUnits, err = nodePayload(c); err != nil {
+			return err
+		}
+	default:
+		opts.Source = &specSource{c: c, d: d, cache: ca}
+	}
+	b, err := image.NewBuilder(opts)
 	if err != nil {
 		return err
 	}
@@ -110,10 +129,8 @@ func runBuild(c *cli.Context) error {
 	return nil
 }
 
-// nodePayload is the payload from the command line: --payload DIR (every
-// file under DIR goes to the same path on the node) and --enable-unit.
-// The pipeline that renders k0s.yaml and the stacks and preloads the
-// images (pkg/k0sconfig, pkg/bundle, pkg/airgap) adds its files here.
+// nodePayload is the payload of --payload DIR (every file under DIR goes
+// to the same path on the node) with the units of --enable-unit.
 func nodePayload(c *cli.Context) (*payload.Payload, []string, error) {
 	p := &payload.Payload{}
 	if dir := c.String("payload"); dir != "" {
@@ -188,3 +205,110 @@ func isTerminal(w any) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
+
+// specSource renders the spec into the image's payload, as build phases:
+// the rendered node files (k0s.yaml and its controller unit, the stacks,
+// the staged stacks and their promoter), the k0s binary for the board's
+// architecture, and every image preloaded into containerd's root (k0s's
+// <data-dir>/containerd), kept in the cache by image set.
+type specSource struct {
+	c      *cli.Context
+	d      *spec.Document
+	cache  *cache.Cache
+	p      *payload.Payload
+	render *render.Result
+	images []image.LockedImage
+	detail map[string]string
+}
+
+func (s *specSource) Result() (*payload.Payload, []string, []image.LockedImage) {
+	if s.p == nil {
+		return nil, nil, nil
+	}
+	return s.p, deploy.UnitsIn(s.p), s.images
+}
+
+func (s *specSource) Phases() []phase.Phase {
+	s.detail = map[string]string{}
+	return []phase.Phase{
+		&sourcePhase{title: "Render stacks", s: s, run: s.renderStep},
+		&sourcePhase{title: "k0s binary", s: s, run: s.k0sStep},
+		&sourcePhase{title: "Images", s: s, run: s.imagesStep},
+	}
+}
+
+func (s *specSource) renderStep(ctx context.Context) error {
+	r, err := render.Render(ctx, s.d, render.Options{Cache: s.cache})
+	if err != nil {
+		return err
+	}
+	p, err := r.Payload()
+	if err != nil {
+		return err
+	}
+	s.render, s.p = r, p
+	s.detail["Render stacks"] = fmt.Sprintf("%d files, domain %s", len(p.Files), r.Domain)
+	return nil
+}
+
+func (s *specSource) k0sStep(ctx context.Context) error {
+	board, err := image.LookupBoard(s.d.Spec.Board)
+	if err != nil {
+		return err
+	}
+	bin, err := k0sconfig.ResolveBinary(ctx, s.cache, &s.d.Spec.K0s, board.Arch)
+	if err != nil {
+		return err
+	}
+	s.p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, bin)
+	s.detail["k0s binary"] = s.d.Spec.K0s.Version + " " + board.Arch
+	return nil
+}
+
+func (s *specSource) imagesStep(ctx context.Context) error {
+	c := s.c
+	refs, warnings := airgap.Find(s.render.Bundle.Objects(), s.d.Spec.Images.Extra, s.render.K0s.SystemImages())
+	for _, w := range warnings {
+		fmt.Fprintf(phase.Output(ctx), "warning: %s\n", w)
+	}
+	opt := airgap.OptionsFromSpec(s.d.Spec.Images, boardPlatforms[s.d.Spec.Board])
+	opt.Insecure = append(opt.Insecure, c.StringSlice("insecure-registry")...)
+	opt.Progress = phase.Output(ctx)
+	st := airgap.NewStore(s.cache)
+	res, err := airgap.Pull(ctx, st, refs, opt)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	var size int64
+	for _, im := range res.Images {
+		keys = append(keys, im.Pinned()+" "+im.PlatformString())
+		s.images = append(s.images, image.LockedImage{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
+		size += im.Size()
+	}
+	slices.Sort(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	dir, err := s.cache.Dir("image-stores")
+	if err != nil {
+		return err
+	}
+	root := filepath.Join(dir, hex.EncodeToString(sum[:16]))
+	if !fsutil.Exists(root) {
+		if err := st.Preload(ctx, root, res.Images, airgap.PreloadOptions{}); err != nil {
+			return err
+		}
+	}
+	s.p.AddDir(path.Join(s.render.DataDir, "containerd"), root)
+	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, preloaded", len(res.Images), opt.Platform, buildSize(size))
+	return nil
+}
+
+type sourcePhase struct {
+	title string
+	s     *specSource
+	run   func(context.Context) error
+}
+
+func (p *sourcePhase) Title() string                 { return p.title }
+func (p *sourcePhase) Run(ctx context.Context) error { return p.run(ctx) }
+func (p *sourcePhase) Detail() string                { return p.s.detail[p.title] }

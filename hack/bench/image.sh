@@ -31,8 +31,9 @@ done
 rm -rf "$WORK"; mkdir -p "$WORK"
 go build -o "$WORK/edgeimg" ./cmd/edgeimg
 ssh-keygen -q -t ed25519 -N "" -f "$WORK/key" -C bench
-ARGS=(--os-mirror "$MIRROR" --ssh-enabled --ssh-authorized-keys "$(cat "$WORK/key.pub")")
-[ -n "$PAYLOAD" ] && ARGS+=(--payload "$PAYLOAD")
+ARGS=(--os-only --os-mirror "$MIRROR" --ssh-enabled --ssh-authorized-keys "$(cat "$WORK/key.pub")")
+# --payload DIR replaces --os-only: the files of DIR as laid out on the node.
+[ -n "$PAYLOAD" ] && ARGS=("${ARGS[@]:1}" --payload "$PAYLOAD")
 secs() { local s=$(date +%s.%N); "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
 echo "== edgeimg build (x86_64-efi, raw)"

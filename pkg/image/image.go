@@ -59,6 +59,10 @@ type Options struct {
 	EnableUnits []string
 	// Images are recorded in edgeimg.lock.
 	Images []LockedImage
+	// Source, when set, produces the payload, units and images during the
+	// build, as phases of its own (render, k0s binary, images); it takes
+	// the place of Payload, EnableUnits and Images.
+	Source PayloadSource
 	// Formats overrides spec.output.formats.
 	Formats []string
 	// OutDir receives the outputs.
@@ -80,6 +84,13 @@ type Options struct {
 	Status io.Writer
 	// Live redraws status lines with byte progress (Status is a terminal).
 	Live bool
+}
+
+// PayloadSource produces the node payload as build phases. Result is read
+// after its phases ran.
+type PayloadSource interface {
+	Phases() []phase.Phase
+	Result() (p *payload.Payload, enableUnits []string, images []LockedImage)
 }
 
 // Output is one file written.

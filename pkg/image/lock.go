@@ -109,7 +109,7 @@ func (st *state) lockFile(ctx context.Context) error {
 		Image: LockImage{Name: b.opts.Spec.Metadata.Name, Board: b.board.Name, Arch: b.board.Arch, Kernel: st.kernel,
 			SpecSHA256: st.specSHA, RawSHA256: st.rawSHA, RootUUID: st.layout.PARTUUID(&st.layout.Root)},
 		SourceDateEpoch: b.epoch,
-		Images:          b.opts.Images,
+		Images:          st.images,
 		Outputs:         st.outputs,
 	}
 	if s.OS.Rootfs != "" {
@@ -128,7 +128,7 @@ func (st *state) lockFile(ctx context.Context) error {
 	for _, name := range lockedTools {
 		l.Tools.Versions[name] = st.toolsVer[name]
 	}
-	if p := b.opts.Payload; p != nil {
+	if p := st.payload; p != nil {
 		for _, f := range p.Files {
 			l.Payload.Files = append(l.Payload.Files, LockFile{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Size: f.Size, SHA256: f.SHA256})
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/image/format"
 	"github.com/edgeimg/edgeimg/pkg/image/rootfs"
 	"github.com/edgeimg/edgeimg/pkg/image/tools"
+	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
 )
 
@@ -33,6 +34,9 @@ type state struct {
 	work  string // intermediate files
 
 	specSHA  string
+	payload  *payload.Payload
+	units    []string
+	images   []LockedImage
 	baseSpec debian.Spec
 	tools    *tools.Tree
 	baseTar  string
@@ -78,14 +82,21 @@ func (p *phaseFunc) Detail() string {
 func (b *Builder) phases(st *state) []phase.Phase {
 	st.detail = map[string]string{}
 	s := &b.opts.Spec.Spec
+	st.payload, st.units, st.images = b.opts.Payload, b.opts.EnableUnits, b.opts.Images
 	ps := []phase.Phase{
 		&phaseFunc{title: "Check inputs", run: st.checkInputs, dry: st.dryInputs},
+	}
+	if b.opts.Source != nil {
+		ps = append(ps, b.opts.Source.Phases()...)
+		ps = append(ps, &phaseFunc{title: "Payload", run: st.takePayload, detail: st.get("payload")})
+	}
+	ps = append(ps, []phase.Phase{
 		&phaseFunc{title: "Tools tree", run: st.toolsTree, detail: st.get("tools"),
 			dry: func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "Debian %s tools (%s) from %s, cached by key\n", tools.Suite, strings.Join(tools.Packages, ", "), b.toolsMirror())
 				return err
 			}},
-	}
+	}...)
 	if s.OS.Rootfs != "" {
 		ps = append(ps, &phaseFunc{title: "Root file system base", run: st.rootfsBase, detail: st.get("base"),
 			dry: func(w io.Writer) error {
@@ -103,7 +114,7 @@ func (b *Builder) phases(st *state) []phase.Phase {
 	ps = append(ps,
 		&phaseFunc{title: "Root file system", run: st.rootTree, detail: st.get("tree"),
 			dry: func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "overlays, first-boot units, payload (%d files, %d trees), units enabled: %s\n", b.payloadFiles(), b.payloadDirs(), strings.Join(b.unitsToEnable(), " "))
+				_, err := fmt.Fprintf(w, "overlays, first-boot units, payload (%d files, %d trees), units enabled: %s\n", st.payloadFiles(), st.payloadDirs(), strings.Join(st.unitsToEnable(), " "))
 				return err
 			}},
 		&phaseFunc{title: "Boot partition", run: st.bootPartition, detail: st.get("boot"),
@@ -163,27 +174,62 @@ func (b *Builder) baseSpec() debian.Spec {
 	return bs
 }
 
-func (b *Builder) payloadFiles() int {
-	if b.opts.Payload == nil {
+func (st *state) payloadFiles() int {
+	if st.payload == nil {
 		return 0
 	}
-	return len(b.opts.Payload.Files)
+	return len(st.payload.Files)
 }
 
-func (b *Builder) payloadDirs() int {
-	if b.opts.Payload == nil {
+func (st *state) payloadDirs() int {
+	if st.payload == nil {
 		return 0
 	}
-	return len(b.opts.Payload.Dirs)
+	return len(st.payload.Dirs)
+}
+
+// takePayload reads what the payload source produced and checks it.
+func (st *state) takePayload(context.Context) error {
+	st.payload, st.units, st.images = st.b.opts.Source.Result()
+	if st.payload == nil {
+		return fmt.Errorf("the payload source produced no payload")
+	}
+	if err := st.checkPayload(); err != nil {
+		return err
+	}
+	var bytes int64
+	for _, f := range st.payload.Files {
+		bytes += f.Size
+	}
+	st.detail["payload"] = fmt.Sprintf("%d files (%s), %d trees, %d images", len(st.payload.Files), humanBytes(bytes), len(st.payload.Dirs), len(st.images))
+	return nil
+}
+
+func (st *state) checkPayload() error {
+	p := st.payload
+	if p == nil {
+		return nil
+	}
+	if err := p.Seal(); err != nil {
+		return err
+	}
+	for node, src := range p.Dirs {
+		fi, err := os.Stat(src)
+		if err != nil || !fi.IsDir() {
+			return fmt.Errorf("payload directory %s: %s is not a directory", node, src)
+		}
+	}
+	return nil
 }
 
 // unitsToEnable is edgeimg's own units plus the caller's.
-func (b *Builder) unitsToEnable() []string {
+func (st *state) unitsToEnable() []string {
+	b := st.b
 	units := []string{"edgeimg-growroot.service", "edgeimg-device.service", "systemd-networkd.service", "systemd-networkd-wait-online.service", "systemd-resolved.service", "systemd-timesyncd.service"}
 	if b.opts.Spec.Spec.SSH.Enabled {
 		units = append(units, "edgeimg-ssh-hostkeys.service", "ssh.service")
 	}
-	for _, u := range b.opts.EnableUnits {
+	for _, u := range st.units {
 		if !contains(units, u) {
 			units = append(units, u)
 		}
@@ -216,15 +262,9 @@ func (st *state) checkInputs(ctx context.Context) error {
 	if s.OS.Kernel != "" {
 		return fmt.Errorf("spec.os.kernel %q: a kernel other than Debian's is not supported yet (board %s uses Debian's kernel)", s.OS.Kernel, b.board.Name)
 	}
-	if p := b.opts.Payload; p != nil {
-		if err := p.Seal(); err != nil {
+	if b.opts.Source == nil {
+		if err := st.checkPayload(); err != nil {
 			return err
-		}
-		for node, src := range p.Dirs {
-			fi, err := os.Stat(src)
-			if err != nil || !fi.IsDir() {
-				return fmt.Errorf("payload directory %s: %s is not a directory", node, src)
-			}
 		}
 	}
 	if s.OS.Rootfs != "" {
@@ -434,7 +474,7 @@ func (st *state) rootTree(ctx context.Context) error {
 		t.AddFile("/root/.ssh/authorized_keys", 0o600, []byte(keys))
 	}
 
-	if p := b.opts.Payload; p != nil {
+	if p := st.payload; p != nil {
 		for i := range p.Files {
 			f := &p.Files[i]
 			var err error
@@ -458,7 +498,7 @@ func (st *state) rootTree(ctx context.Context) error {
 			}
 		}
 	}
-	if err := enableUnits(t, ix, b.unitsToEnable()); err != nil {
+	if err := enableUnits(t, ix, st.unitsToEnable()); err != nil {
 		return err
 	}
 
