@@ -10,6 +10,8 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/testenv"
 	"github.com/edgeimg/edgeimg/pkg/image"
+	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/phase"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -147,5 +149,46 @@ func TestRootfsTarball(t *testing.T) {
 	d3.Spec.OS.Rootfs = bad
 	if err := buildErr(t, image.Options{Spec: d3, Formats: []string{"raw"}}); !strings.Contains(err.Error(), "spec.os.rootfs") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// testSource produces the payload in a phase of its own, as the CLI's
+// spec renderer does.
+type testSource struct {
+	t     *testing.T
+	p     *payload.Payload
+	ran   bool
+	trees testTrees
+}
+
+func (s *testSource) Title() string { return "Test payload" }
+func (s *testSource) Run(context.Context) error {
+	s.p, s.trees = testPayload(s.t, "amd64")
+	s.ran = true
+	return nil
+}
+func (s *testSource) Phases() []phase.Phase { return []phase.Phase{s} }
+func (s *testSource) Result() (*payload.Payload, []string, []image.LockedImage) {
+	var imgs []image.LockedImage
+	for _, im := range s.trees.Images {
+		imgs = append(imgs, image.LockedImage{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
+	}
+	return s.p, []string{"k0scontroller.service"}, imgs
+}
+
+func TestPayloadSource(t *testing.T) {
+	d := testSpec(t, "x86_64-efi")
+	src := &testSource{t: t}
+	res, _ := build(t, image.Options{Spec: d, Source: src, Formats: []string{"raw"}})
+	var titles []string
+	for _, r := range res.Phases {
+		titles = append(titles, r.Title+"="+string(r.Status))
+	}
+	got := strings.Join(titles, ",")
+	if !strings.HasPrefix(got, "Check inputs=SUCCESS,Test payload=SUCCESS,Payload=SUCCESS,Tools tree=SUCCESS") {
+		t.Errorf("phases %s", got)
+	}
+	if len(res.Lock.Payload.Files) != len(src.p.Files) || len(res.Lock.Images) != len(src.trees.Images) || len(res.Lock.Images) == 0 {
+		t.Errorf("lock payload %d files, %d images", len(res.Lock.Payload.Files), len(res.Lock.Images))
 	}
 }
