@@ -2,31 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
-	"github.com/edgeimg/edgeimg/pkg/deploy"
-	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
-	"github.com/edgeimg/edgeimg/pkg/render"
+	"github.com/edgeimg/edgeimg/pkg/prepare"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -44,7 +36,7 @@ outputs are replaced only with --force. --dry-run prints what would be built.
 Formats: ` + formatList() + `
 
 Boards: see 'edgeimg boards'.`,
-		Flags: append(specFlags(),
+		Flags: append(append(specFlags(), registryFlags()...),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output directory", Required: true},
 			&cli.StringSliceFlag{Name: "format", Usage: "output formats (overrides spec.output.formats), comma-separated"},
 			&cli.BoolFlag{Name: "force", Usage: "replace existing outputs"},
@@ -94,11 +86,14 @@ func runBuild(c *cli.Context) error {
 	switch {
 	case c.Bool("os-only"):
 	case c.String("payload") != "":
-		if opts.Payload, opts.EnableUnits, err = nodePayload(c); err != nil {
+		if opts.Payload, err = payloadFromTree(c.String("payload")); err != nil {
 			return err
 		}
+		opts.EnableUnits = c.StringSlice("enable-unit")
 	default:
-		opts.Source = &specSource{c: c, d: d, cache: ca}
+		if opts.Source, err = newSpecSource(c, d, ca); err != nil {
+			return err
+		}
 	}
 	b, err := image.NewBuilder(opts)
 	if err != nil {
@@ -127,36 +122,6 @@ func runBuild(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "\nLock file %s, debug log %s\n", filepath.Join(c.String("output"), image.LockName), res.LogPath)
 	return nil
-}
-
-// nodePayload is the payload of --payload DIR (every file under DIR goes
-// to the same path on the node) with the units of --enable-unit.
-func nodePayload(c *cli.Context) (*payload.Payload, []string, error) {
-	p := &payload.Payload{}
-	if dir := c.String("payload"); dir != "" {
-		err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if e.IsDir() {
-				return nil
-			}
-			fi, err := e.Info()
-			if err != nil {
-				return err
-			}
-			if !fi.Mode().IsRegular() {
-				return fmt.Errorf("--payload %s: %s is not a regular file", dir, path)
-			}
-			rel, _ := filepath.Rel(dir, path)
-			p.AddFile("/"+filepath.ToSlash(rel), fi.Mode().Perm(), path)
-			return nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("--payload: %w", err)
-		}
-	}
-	return p, c.StringSlice("enable-unit"), nil
 }
 
 func buildSize(n int64) string {
@@ -206,30 +171,40 @@ func isTerminal(w any) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// specSource renders the spec into the image's payload, as build phases:
-// the rendered node files (k0s.yaml and its controller unit, the stacks,
-// the staged stacks and their promoter), the k0s binary for the board's
-// architecture, and every image preloaded into containerd's root (k0s's
+// specSource renders the spec into the image's payload, as build phases
+// (pkg/prepare's steps): the rendered node files (k0s.yaml and its
+// controller unit, the stacks, the staged stacks, their promoter and the
+// site script), the k0s binary for the board's architecture, and every
+// image pinned by digest and preloaded into containerd's root (k0s's
 // <data-dir>/containerd), kept in the cache by image set.
 type specSource struct {
-	c      *cli.Context
-	d      *spec.Document
-	cache  *cache.Cache
+	node   *prepare.Node
+	epoch  int64
 	p      *payload.Payload
-	render *render.Result
 	images []image.LockedImage
 	detail map[string]string
+}
+
+func newSpecSource(c *cli.Context, d *spec.Document, ca *cache.Cache) (*specSource, error) {
+	epoch, err := image.ResolveEpoch(0)
+	if err != nil {
+		return nil, err
+	}
+	n, err := prepareNode(c, d, ca)
+	if err != nil {
+		return nil, err
+	}
+	return &specSource{node: n, epoch: epoch, detail: map[string]string{}}, nil
 }
 
 func (s *specSource) Result() (*payload.Payload, []string, []image.LockedImage) {
 	if s.p == nil {
 		return nil, nil, nil
 	}
-	return s.p, deploy.UnitsIn(s.p), s.images
+	return s.p, s.node.Render.Units(), s.images
 }
 
 func (s *specSource) Phases() []phase.Phase {
-	s.detail = map[string]string{}
 	return []phase.Phase{
 		&sourcePhase{title: "Render stacks", s: s, run: s.renderStep},
 		&sourcePhase{title: "k0s binary", s: s, run: s.k0sStep},
@@ -238,68 +213,49 @@ func (s *specSource) Phases() []phase.Phase {
 }
 
 func (s *specSource) renderStep(ctx context.Context) error {
-	r, err := render.Render(ctx, s.d, render.Options{Cache: s.cache})
-	if err != nil {
+	if err := s.node.RenderConfig(ctx); err != nil {
 		return err
 	}
-	p, err := r.Payload()
-	if err != nil {
-		return err
+	r := s.node.Render
+	s.detail["Render stacks"] = fmt.Sprintf("%s; domain %s", r.Plan.Verdict(), r.Domain)
+	if !r.Plan.Fits {
+		return fmt.Errorf("the stack does not fit the node (see 'edgeimg plan'): %s", r.Plan.Verdict())
 	}
-	s.render, s.p = r, p
-	s.detail["Render stacks"] = fmt.Sprintf("%d files, domain %s", len(p.Files), r.Domain)
 	return nil
 }
 
 func (s *specSource) k0sStep(ctx context.Context) error {
-	board, err := image.LookupBoard(s.d.Spec.Board)
-	if err != nil {
+	if err := s.node.ResolveBinary(ctx); err != nil {
 		return err
 	}
-	bin, err := k0sconfig.ResolveBinary(ctx, s.cache, &s.d.Spec.K0s, board.Arch)
-	if err != nil {
-		return err
-	}
-	s.p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, bin)
-	s.detail["k0s binary"] = s.d.Spec.K0s.Version + " " + board.Arch
+	s.detail["k0s binary"] = s.node.Spec.Spec.K0s.Version + " " + s.node.Platform()
 	return nil
 }
 
 func (s *specSource) imagesStep(ctx context.Context) error {
-	c := s.c
-	refs, warnings := airgap.Find(s.render.Bundle.Objects(), s.d.Spec.Images.Extra, s.render.K0s.SystemImages())
-	for _, w := range warnings {
+	s.node.SetProgress(phase.Output(ctx))
+	if err := s.node.PullImages(ctx); err != nil {
+		return err
+	}
+	for _, w := range s.node.Warnings {
 		fmt.Fprintf(phase.Output(ctx), "warning: %s\n", w)
 	}
-	opt := airgap.OptionsFromSpec(s.d.Spec.Images, boardPlatforms[s.d.Spec.Board])
-	opt.Insecure = append(opt.Insecure, c.StringSlice("insecure-registry")...)
-	opt.Progress = phase.Output(ctx)
-	st := airgap.NewStore(s.cache)
-	res, err := airgap.Pull(ctx, st, refs, opt)
+	root, err := s.node.PreloadedRoot(ctx, time.Unix(s.epoch, 0))
 	if err != nil {
 		return err
 	}
-	var keys []string
+	p, err := s.node.Payload()
+	if err != nil {
+		return err
+	}
+	p.AddDir(s.node.ContainerdRoot(), root)
 	var size int64
-	for _, im := range res.Images {
-		keys = append(keys, im.Pinned()+" "+im.PlatformString())
+	for _, im := range s.node.Images {
 		s.images = append(s.images, image.LockedImage{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
 		size += im.Size()
 	}
-	slices.Sort(keys)
-	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
-	dir, err := s.cache.Dir("image-stores")
-	if err != nil {
-		return err
-	}
-	root := filepath.Join(dir, hex.EncodeToString(sum[:16]))
-	if !fsutil.Exists(root) {
-		if err := st.Preload(ctx, root, res.Images, airgap.PreloadOptions{}); err != nil {
-			return err
-		}
-	}
-	s.p.AddDir(path.Join(s.render.DataDir, "containerd"), root)
-	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, preloaded", len(res.Images), opt.Platform, buildSize(size))
+	s.p = p
+	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, pinned and preloaded", len(s.node.Images), s.node.Platform(), buildSize(size))
 	return nil
 }
 

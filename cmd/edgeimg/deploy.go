@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/signal"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,10 +17,7 @@ import (
 	"github.com/k0sproject/rig"
 	"github.com/urfave/cli/v2"
 
-	"github.com/edgeimg/edgeimg/pkg/airgap"
-	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/deploy"
-	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -42,7 +36,7 @@ single-node controller, starts it and waits for the node and the stacks.
 Hosts run in parallel (spec.deploy.concurrency); a failing host does not
 stop the others. --dry-run connects and reports what each phase would do.
 --reset stops and resets k0s and removes what deploy uploaded.`,
-		Flags: append(specFlags(),
+		Flags: append(append(specFlags(), registryFlags()...),
 			&cli.StringSliceFlag{Name: "host", Usage: "target `[USER@]ADDRESS[:PORT]` (repeatable; replaces spec.deploy.hosts)", Category: "Deploy"},
 			&cli.StringFlag{Name: "ssh-key", Usage: "private key for --host targets (default: the SSH agent and ~/.ssh)", Category: "Deploy"},
 			&cli.BoolFlag{Name: "sudo", Usage: "use sudo on --host targets whose user is not root", Category: "Deploy"},
@@ -74,9 +68,18 @@ func runDeploy(c *cli.Context) error {
 		return fmt.Errorf("spec.deploy.timeout: %w", err)
 	}
 	rig.SetLogger(deploy.RigLogger(c.App.ErrWriter, c.Bool("debug")))
+	platform, arch, err := boardPlatform(d)
+	if err != nil {
+		return err
+	}
+	if d.Spec.Images.Platform != "" {
+		platform = d.Spec.Images.Platform
+		_, arch, _ = strings.Cut(platform, "/")
+		arch, _, _ = strings.Cut(arch, "/")
+	}
 	o := deploy.Options{
 		K0sVersion:       d.Spec.K0s.Version,
-		Arch:             specArch(&d.Spec),
+		Arch:             arch,
 		Memory:           d.Spec.Node.Memory.Value(),
 		Root:             c.String("root"),
 		UploadOnly:       c.Bool("upload-only") || c.String("root") != "",
@@ -106,7 +109,7 @@ func runDeploy(c *cli.Context) error {
 		}
 		results, err = deploy.Reset(ctx, hosts, o)
 	} else {
-		if o.Payload, o.InstallArgs, o.DataDir, err = deployPayload(c, d, o.Arch); err != nil {
+		if o.Payload, o.InstallArgs, o.DataDir, err = deployPayload(c, d); err != nil {
 			return err
 		}
 		results, err = deploy.Deploy(ctx, hosts, o)
@@ -122,76 +125,45 @@ func runDeploy(c *cli.Context) error {
 
 // deployPayload returns the payload, the k0s install flags and k0s's data
 // dir: the tree given with --payload, else the payload rendered from the spec.
-func deployPayload(c *cli.Context, d *spec.Document, arch string) (*payload.Payload, []string, string, error) {
+func deployPayload(c *cli.Context, d *spec.Document) (*payload.Payload, []string, string, error) {
 	if dir := c.String("payload"); dir != "" {
 		p, err := payloadFromTree(dir)
 		return p, c.StringSlice("install-flag"), "", err
 	}
-	return specPayload(c, d, arch)
+	return specPayload(c, d)
 }
 
-// bundleName is the image bundle's name in <data-dir>/images.
-const bundleName = "edgeimg-bundle.tar"
-
-// specPayload renders the spec into what deploy uploads: the rendered node
-// files (k0s.yaml, CNI files, stacks, promoter and its unit) without the
-// k0s controller unit, which k0s install writes; the k0s binary; and the
-// images as one OCI bundle, written once per image set into the cache.
-func specPayload(c *cli.Context, d *spec.Document, arch string) (*payload.Payload, []string, string, error) {
-	r, err := renderDoc(c, d)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	p, err := r.Payload()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0sconfig.UnitPath })
+// specPayload prepares what deploy uploads (pkg/prepare: rendered node
+// files, the k0s binary, every image pinned by digest), without the k0s
+// controller unit, which 'k0s install' writes, and with the images as one
+// OCI bundle in <data-dir>/images, which k0s imports.
+func specPayload(c *cli.Context, d *spec.Document) (*payload.Payload, []string, string, error) {
 	ch, err := openCache(c)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	bin, err := k0sconfig.ResolveBinary(c.Context, ch, &d.Spec.K0s, arch)
+	n, err := prepareNode(c, d, ch)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, bin)
-	res, err := imagesPull(c)
+	if err := n.Run(c.Context); err != nil {
+		return nil, nil, "", err
+	}
+	printWarnings(c.App.ErrWriter, n.Warnings)
+	p, err := n.Payload()
 	if err != nil {
 		return nil, nil, "", err
 	}
-	bundle, err := cachedBundle(ch, res.Images)
+	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0sconfig.UnitPath })
+	bundle, err := n.BundleFile()
 	if err != nil {
 		return nil, nil, "", err
 	}
-	p.AddFile(path.Join(r.DataDir, "images", bundleName), 0o644, bundle)
+	p.AddFile(n.BundlePath(), 0o644, bundle)
 	if err := p.Seal(); err != nil {
 		return nil, nil, "", err
 	}
-	return p, r.K0s.InstallFlags(), r.DataDir, nil
-}
-
-// cachedBundle writes the images' OCI bundle into the cache, named by the
-// images it holds (their pinned references), unless it is there already.
-func cachedBundle(ch *cache.Cache, imgs []airgap.Image) (string, error) {
-	var refs []string
-	for _, im := range imgs {
-		refs = append(refs, im.Pinned()+" "+im.PlatformString())
-	}
-	slices.Sort(refs)
-	sum := sha256.Sum256([]byte(strings.Join(refs, "\n")))
-	dir, err := ch.Dir("deploy-bundles")
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, hex.EncodeToString(sum[:16])+".tar")
-	if fsutil.Exists(out) {
-		return out, nil
-	}
-	if err := airgap.NewStore(ch).WriteBundleFile(out, imgs, false); err != nil {
-		return "", err
-	}
-	return out, nil
+	return p, n.Render.K0s.InstallFlags(), n.Render.DataDir, nil
 }
 
 // payloadFromTree makes a payload of every regular file under dir, at its
@@ -252,19 +224,6 @@ func deployHosts(c *cli.Context, s *spec.Spec) ([]deploy.Host, error) {
 		return nil, errors.New("no hosts: set spec.deploy.hosts or pass --host [USER@]ADDRESS[:PORT]")
 	}
 	return hosts, nil
-}
-
-// specArch is the payload's GOARCH from spec.images.platform or the board.
-func specArch(s *spec.Spec) string {
-	platform := s.Images.Platform
-	if platform == "" {
-		platform = boardPlatforms[s.Board]
-	}
-	if _, arch, ok := strings.Cut(platform, "/"); ok {
-		arch, _, _ = strings.Cut(arch, "/")
-		return arch
-	}
-	return ""
 }
 
 func confirmReset(in io.Reader, out io.Writer, hosts []deploy.Host) error {

@@ -25,17 +25,22 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
+// registryFlags are the image-pull flags of every command that pulls.
+func registryFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry reached over plain HTTP (repeatable; adds to spec.images.insecureRegistries)", Category: "Images"},
+		&cli.BoolFlag{Name: "refresh", Usage: "resolve tags at the registry again, even those an earlier pull recorded; report tags that moved", Category: "Images"},
+		&cli.IntFlag{Name: "jobs", Value: 4, Usage: "parallel downloads", Category: "Images"},
+	}
+}
+
 func imagesCommand() *cli.Command {
 	input := []cli.Flag{
 		&cli.StringSliceFlag{Name: "manifests", Usage: "read the stacks from these YAML files or directories (searched recursively for *.yaml) instead of rendering the spec"},
 		&cli.BoolFlag{Name: "no-system-images", Usage: "leave out k0s's system images (with --manifests, the system images are those of k0s's default config)"},
 		&cli.StringFlag{Name: "platform", Usage: "node platform os/arch[/variant] (default: spec.images.platform, else the board's)"},
 	}
-	registry := []cli.Flag{
-		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry reached over plain HTTP (repeatable; adds to spec.images.insecureRegistries)"},
-		&cli.BoolFlag{Name: "refresh", Usage: "resolve tags at the registry again, even those an earlier pull recorded; report tags that moved"},
-		&cli.IntFlag{Name: "jobs", Value: 4, Usage: "parallel downloads"},
-	}
+	registry := registryFlags()
 	withSpec := func(fs ...[]cli.Flag) []cli.Flag {
 		out := specFlags()
 		for _, f := range fs {
@@ -191,14 +196,6 @@ func readManifestFile(path, stack string) ([]bundle.Object, error) {
 	return out, nil
 }
 
-// boardPlatforms is the image platform of each board.
-var boardPlatforms = map[string]string{
-	"x86_64-efi": "linux/amd64",
-	"arm64-efi":  "linux/arm64",
-	"rpi4":       "linux/arm64",
-	"rpi5":       "linux/arm64",
-}
-
 // imageSetup is what every images subcommand starts from.
 type imageSetup struct {
 	refs     []airgap.Ref
@@ -217,7 +214,11 @@ func setupImages(c *cli.Context) (*imageSetup, error) {
 		return nil, err
 	}
 	refs, warnings := airgap.Find(objs, d.Spec.Images.Extra, system)
-	opt := airgap.OptionsFromSpec(d.Spec.Images, boardPlatforms[d.Spec.Board])
+	platform, _, err := boardPlatform(d)
+	if err != nil {
+		return nil, err
+	}
+	opt := airgap.OptionsFromSpec(d.Spec.Images, platform)
 	if p := c.String("platform"); p != "" {
 		opt.Platform = p
 	}

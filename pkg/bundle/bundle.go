@@ -492,6 +492,9 @@ func (r *renderer) editKnative() error {
 		}
 	}
 	r.res.LBAddress, r.res.Domain = lb, domain
+	if lb != "" {
+		r.res.Bundle.Site = &Site{Addresses: s.MetalLB.Addresses, LBAddress: lb, DomainFromLB: s.Knative.Domain == ""}
+	}
 	return nil
 }
 

@@ -13,8 +13,10 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/payload"
 )
 
-// Node paths of the promoter.
+// Node paths of the promoter and the site script.
 const (
+	ApplySitePath    = "/usr/local/libexec/edgeimg/apply-site"
+	SiteEnvPath      = "/etc/edgeimg/site.env"
 	PromoterPath     = "/usr/local/libexec/edgeimg/promote-staged"
 	PromoterUnitName = "edgeimg-promote.service"
 	PromoterUnitPath = "/etc/systemd/system/" + PromoterUnitName
@@ -23,6 +25,9 @@ const (
 
 //go:embed promote-staged.sh
 var promoterScript []byte
+
+//go:embed apply-site.sh
+var applySiteScript []byte
 
 // PromoterScript returns the promoter shell script.
 func PromoterScript() []byte { return append([]byte(nil), promoterScript...) }
@@ -111,6 +116,10 @@ func (b *Bundle) Payload(l Layout) (*payload.Payload, error) {
 		p.Add(PromoterPath, 0o755, PromoterScript())
 		p.Add(PromoterUnitPath, 0o644, PromoterUnit(l))
 	}
+	if env, ok := b.siteEnv(manifests, l.StagedDir); ok {
+		p.Add(SiteEnvPath, 0o644, env)
+		p.Add(ApplySitePath, 0o755, append([]byte(nil), applySiteScript...))
+	}
 	if err := p.Seal(); err != nil {
 		return nil, err
 	}
@@ -170,4 +179,42 @@ func (b *Bundle) StackNames() (live, staged []string) {
 	sort.Strings(live)
 	sort.Strings(staged)
 	return live, staged
+}
+
+// siteEnv renders /etc/edgeimg/site.env for apply-site.sh: where the
+// address-dependent objects are and the values the image was built with.
+func (b *Bundle) siteEnv(manifests, staged string) ([]byte, bool) {
+	if b.Site == nil {
+		return nil, false
+	}
+	find := func(stacks []*Stack, dir, kind, name string) string {
+		for _, s := range stacks {
+			for _, f := range s.Files {
+				for _, o := range f.Objects {
+					if o.GetKind() == kind && o.GetName() == name {
+						return path.Join(dir, s.Name, f.Name)
+					}
+				}
+			}
+		}
+		return ""
+	}
+	pool := find(b.Staged, staged, "IPAddressPool", "edgeimg")
+	kourier := find(b.Stacks, manifests, "Service", "kourier")
+	domain := find(b.Stacks, manifests, "ConfigMap", "config-domain")
+	if pool == "" || kourier == "" || domain == "" {
+		return nil, false
+	}
+	fromLB := "0"
+	if b.Site.DomainFromLB {
+		fromLB = "1"
+	}
+	return []byte(fmt.Sprintf(`# Written by edgeimg at build time; read by apply-site.
+EDGEIMG_SITE_POOL_FILE=%q
+EDGEIMG_SITE_KOURIER_FILE=%q
+EDGEIMG_SITE_DOMAIN_FILE=%q
+EDGEIMG_SITE_LB_ADDRESS=%q
+EDGEIMG_SITE_DOMAIN_FROM_LB=%s
+EDGEIMG_SITE_ADDRESSES=%q
+`, pool, kourier, domain, b.Site.LBAddress, fromLB, strings.Join(b.Site.Addresses, " "))), true
 }

@@ -22,6 +22,7 @@ KUBECONFIG_PATH="${EDGEIMG_KUBECONFIG:-$DATA_DIR/pki/admin.conf}"
 TIMEOUT="${EDGEIMG_PROMOTE_TIMEOUT:-3600}"
 INTERVAL="${EDGEIMG_PROMOTE_INTERVAL:-5}"
 RETOUCH="${EDGEIMG_PROMOTE_RETOUCH:-20}"
+DEVICE_ENV="${EDGEIMG_DEVICE_ENV:-/etc/edgeimg/device.env}"
 
 log() { printf 'promote-staged: %s\n' "$*"; }
 kubectl() { "$K0S" kubectl --kubeconfig="$KUBECONFIG_PATH" "$@" </dev/null; }
@@ -58,6 +59,20 @@ applied() {
 			kubectl -n "$ns" get "$resource" "$name" >/dev/null 2>&1 || return 1
 		fi
 	done
+}
+
+# label_node: set the per-device node labels (EDGEIMG_NODE_LABELS,
+# comma-separated k=v, from edgeimg-device.yaml) on this single node.
+label_node() {
+	EDGEIMG_NODE_LABELS=""
+	# shellcheck disable=SC1090
+	[ -f "$DEVICE_ENV" ] && . "$DEVICE_ENV"
+	labels=$(echo "$EDGEIMG_NODE_LABELS" | tr ',' ' ')
+	[ -n "$labels" ] || return 0
+	wait_for "the node to register" kubectl get nodes -o name
+	# shellcheck disable=SC2086
+	kubectl label nodes --all --overwrite $labels >/dev/null
+	log "node labels: $labels"
 }
 
 # promote STACKDIR: make its files live. A new stack appears whole (the
@@ -111,14 +126,12 @@ promote_stack() {
 }
 
 main() {
-	if [ ! -d "$STAGED" ]; then
-		log "nothing staged in $STAGED"
-		return 0
-	fi
 	mkdir -p "$MANIFESTS"
 	log "waiting for the API server"
 	wait_for "the API server" kubectl get --raw=/readyz
+	label_node || log "could not set the node labels"
 	pids=""
+	[ -d "$STAGED" ] || log "nothing staged in $STAGED"
 	for src in "$STAGED"/*/; do
 		[ -d "$src" ] || continue
 		promote_stack "${src%/}" &

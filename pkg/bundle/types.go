@@ -20,6 +20,19 @@ const (
 type Bundle struct {
 	Stacks []*Stack
 	Staged []*Stack
+	// Site records the address-dependent values, so a node can follow
+	// per-device MetalLB addresses (see apply-site.sh); nil without a
+	// MetalLB pool.
+	Site *Site
+}
+
+// Site is what depends on the MetalLB addresses.
+type Site struct {
+	Addresses []string
+	// LBAddress is the address Kourier's LoadBalancer is pinned to.
+	LBAddress string
+	// DomainFromLB is set when the Knative domain is <LBAddress>.sslip.io.
+	DomainFromLB bool
 }
 
 // Stack is one directory under /var/lib/k0s/manifests.

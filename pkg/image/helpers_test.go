@@ -17,53 +17,17 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/internal/testenv"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
-
-// k0sUnit is the unit 'k0s install controller --single' writes (k0s
-// pkg/install/linux_systemd.go), with the device environment file of the
-// node-side contract.
-const k0sUnit = `[Unit]
-Description=k0s - Zero Friction Kubernetes
-Documentation=https://docs.k0sproject.io
-ConditionFileIsExecutable=/usr/local/bin/k0s
-
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-StartLimitInterval=5
-StartLimitBurst=10
-EnvironmentFile=-/etc/edgeimg/device.env
-ExecStart=/usr/local/bin/k0s controller --single=true --config=/etc/k0s/k0s.yaml --labels=${EDGEIMG_NODE_LABELS}
-
-RestartSec=10
-Delegate=yes
-KillMode=process
-LimitCORE=infinity
-TasksMax=infinity
-TimeoutStartSec=0
-LimitNOFILE=999999
-Restart=always
-
-[Install]
-WantedBy=multi-user.target
-`
-
-const k0sYAML = `apiVersion: k0s.k0sproject.io/v1beta1
-kind: ClusterConfig
-metadata:
-  name: k0s
-spec:
-  telemetry:
-    enabled: false
-`
 
 // sshKey makes a fresh ed25519 login key.
 func sshKey(t *testing.T) (ssh.Signer, string) {
@@ -143,14 +107,33 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, testTrees) {
 		t.Logf("no user xattrs on %s (%v): the xattr check is skipped", tree, err)
 	}
 
-	p := &payload.Payload{}
+	// What rendering gives a node: k0s.yaml, the controller unit exactly
+	// as 'k0s install controller --single' writes it, the stacks, the
+	// staged stacks with their promoter and the site script.
+	res, err := render.Render(context.Background(), spec.Default(), render.Options{Upstream: fixtures.Upstream(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := res.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.AddFile("/usr/local/bin/k0s", 0o755, bin)
-	p.Add("/etc/k0s/k0s.yaml", 0o600, []byte(k0sYAML))
-	p.Add("/etc/systemd/system/k0scontroller.service", 0o644, []byte(k0sUnit))
-	p.Add("/var/lib/k0s/manifests/edgeimg-test/namespace.yaml", 0o644, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edgeimg-test\n"))
 	p.AddDir(storeNode, trees.Store)
 	p.AddDir(treeNode, tree)
 	return p, trees
+}
+
+// renderedK0sYAML is the k0s.yaml rendering puts in testPayload.
+func renderedK0sYAML(t *testing.T, p *payload.Payload) string {
+	t.Helper()
+	for _, f := range p.Files {
+		if f.Path == k0sconfig.ConfigPath {
+			return string(f.Data)
+		}
+	}
+	t.Fatal("payload has no k0s.yaml")
+	return ""
 }
 
 // Node paths of the payload trees.

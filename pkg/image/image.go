@@ -40,6 +40,23 @@ import (
 // options nor the environment set one (2025-01-01T00:00:00Z).
 const DefaultEpoch int64 = 1735689600
 
+// ResolveEpoch is the SOURCE_DATE_EPOCH a build uses: epoch when set, else
+// $SOURCE_DATE_EPOCH, else DefaultEpoch.
+func ResolveEpoch(epoch int64) (int64, error) {
+	if epoch != 0 {
+		return epoch, nil
+	}
+	v := os.Getenv("SOURCE_DATE_EPOCH")
+	if v == "" {
+		return DefaultEpoch, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("SOURCE_DATE_EPOCH %q: expected seconds since 1970", v)
+	}
+	return n, nil
+}
+
 // LockedImage is a container image preloaded into the payload.
 type LockedImage struct {
 	Ref    string `yaml:"ref" json:"ref"`
@@ -159,15 +176,9 @@ func NewBuilder(o Options) (*Builder, error) {
 	if o.OutDir == "" {
 		return nil, errors.New("image: no output directory (-o DIR)")
 	}
-	epoch := o.Epoch
-	if epoch == 0 {
-		if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
-			if epoch, err = strconv.ParseInt(v, 10, 64); err != nil || epoch <= 0 {
-				return nil, fmt.Errorf("SOURCE_DATE_EPOCH %q: expected seconds since 1970", v)
-			}
-		} else {
-			epoch = DefaultEpoch
-		}
+	epoch, err := ResolveEpoch(o.Epoch)
+	if err != nil {
+		return nil, err
 	}
 	c := o.Cache
 	if c == nil {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
@@ -124,7 +126,7 @@ func TestBuildX86Structure(t *testing.T) {
 	if got := cat("/usr/local/bin/k0s"); fileSHAString(got) != fileSHA(t, p.Files[indexOf(p.Files, "/usr/local/bin/k0s")].Source) {
 		t.Error("k0s binary in the image differs from the payload")
 	}
-	if got := cat("/etc/k0s/k0s.yaml"); got != k0sYAML {
+	if got := cat("/etc/k0s/k0s.yaml"); got != renderedK0sYAML(t, p) {
 		t.Errorf("k0s.yaml = %q", got)
 	}
 	checks := []struct{ req, want string }{
@@ -272,8 +274,21 @@ func TestBootX86(t *testing.T) {
 	if got := run("systemctl is-enabled k0scontroller.service"); got != "enabled" {
 		t.Errorf("k0scontroller.service is %q", got)
 	}
-	if got := run("journalctl -b -u k0scontroller.service --no-pager -o cat"); !strings.Contains(got, `EDGEIMG_NODE_LABELS="example.com/site=lab,tier=edge"`) || !strings.Contains(got, "--labels=example.com/site=lab,tier=edge") {
-		t.Errorf("k0s did not get the device's labels:\n%s", got)
+	// apply-site ran before k0s: the device's MetalLB addresses are the
+	// pool, Kourier is pinned to their first address and the sslip.io
+	// domain follows it. (The node labels are set by the promoter once
+	// the API answers; the end-to-end test checks that on a real k0s.)
+	if got := run("grep -A2 '^  addresses:' /var/lib/edgeimg/staged/metallb-config/metallb-config.yaml"); got != "addresses:\n  - 10.0.2.200-10.0.2.210\n---" {
+		t.Errorf("staged MetalLB pool: %q", got)
+	}
+	if got := run("grep -c 'metallb.io/loadBalancerIPs: 10.0.2.200$' /var/lib/k0s/manifests/kourier/kourier.yaml"); got != "1" {
+		t.Errorf("Kourier not pinned to the device's first address: %s", got)
+	}
+	if got := run("grep -c '10.0.2.200.sslip.io' /var/lib/k0s/manifests/knative-serving/serving-core.yaml"); got != "1" {
+		t.Errorf("Knative domain does not follow the device's address: %s", got)
+	}
+	if got := run("journalctl -b -u k0scontroller.service --no-pager -o cat"); !strings.Contains(got, "k0s stand-in started: controller --config=/etc/k0s/k0s.yaml --single=true") {
+		t.Errorf("k0s was not started by the rendered unit:\n%s", got)
 	}
 	rootBytes := run("findmnt -bno SIZE /")
 	if n := atoi(rootBytes); n < builtSize+(3<<29) {
@@ -288,7 +303,13 @@ func TestBootX86(t *testing.T) {
 	if got := run("sshd -T | grep -E '^(passwordauthentication|kbdinteractiveauthentication) '"); got != "passwordauthentication no\nkbdinteractiveauthentication no" {
 		t.Errorf("sshd settings: %q", got)
 	}
+	// Every payload file is intact, except the three apply-site rewrote
+	// for the device's addresses (checked above).
+	siteFiles := run(". " + bundle.SiteEnvPath + " && echo $EDGEIMG_SITE_POOL_FILE $EDGEIMG_SITE_KOURIER_FILE $EDGEIMG_SITE_DOMAIN_FILE")
 	for _, f := range p.Files {
+		if slices.Contains(strings.Fields(siteFiles), f.Path) {
+			continue
+		}
 		if got := run("sha256sum " + f.Path + " | cut -d' ' -f1"); got != f.SHA256 {
 			t.Errorf("%s on the node: sha256 %s, payload %s", f.Path, got, f.SHA256)
 		}

@@ -37,9 +37,10 @@
 //
 // device.env always exists: the image ships it with the spec's values
 // (/etc/edgeimg/device.defaults.env holds those) and the device file
-// overrides what it sets. Whatever promotes the staged MetalLB pool reads
-// EDGEIMG_METALLB_ADDRESSES from it, and the k0s unit passes
-// EDGEIMG_NODE_LABELS to k0s (EnvironmentFile=-/etc/edgeimg/device.env).
+// overrides what it sets. The stacks' apply-site script (run by the device
+// unit, before k0s starts) makes the MetalLB pool, Kourier's pinned address
+// and the sslip.io domain follow EDGEIMG_METALLB_ADDRESSES; the stack
+// promoter labels the node with EDGEIMG_NODE_LABELS once the API answers.
 package device
 
 import (

@@ -1,0 +1,59 @@
+# edgeimg — build, test, benchmark.
+#
+#   make image   build bin/edgeimg and an image from the embedded default spec
+#   make test    every unit and integration test (real registry, containerd,
+#                kube-apiserver, sshd, mkfs, QEMU), after installing what they need
+#   make e2e     the end-to-end run on a real k0s built from source
+#   make bench   benchmarks, printing figures
+#   make lint    gofmt, go vet, shellcheck
+
+SHELL := /bin/bash
+GO ?= go
+export GOFLAGS ?= -mod=mod
+export GONOSUMDB ?= *
+export GOSUMDB ?= off
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+BIN := bin/edgeimg
+OUT ?= out
+TEST_TIMEOUT ?= 80m
+
+.PHONY: all build image deps testbins test e2e bench lint clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/edgeimg
+
+# deps installs the Debian packages the build and the tests use (once; as
+# root or through sudo).
+deps:
+	bash hack/install-deps.sh
+
+image: deps build
+	$(BIN) build -o $(OUT)
+
+# testbins builds, once and cached, the binaries the integration tests run:
+# kube-apiserver + kine (server-side dry-runs), containerd (airgap).
+testbins:
+	bash hack/build-bins.sh kube-apiserver kine
+	bash hack/build-containerd.sh
+
+test: deps testbins
+	EDGEIMG_CI=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+e2e: deps build
+	bash hack/build-bins.sh all
+	bash hack/build-containerd.sh
+	EDGEIMG_CI=1 $(GO) test -tags e2e -timeout $(TEST_TIMEOUT) -v -run . ./test/e2e/...
+
+bench: deps testbins
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	for s in hack/bench/*.sh; do bash "$$s" || exit 1; done
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)"
+	$(GO) vet ./...
+	if command -v shellcheck >/dev/null; then shellcheck hack/*.sh hack/bench/*.sh pkg/bundle/*.sh; fi
+
+clean:
+	rm -rf bin $(OUT)

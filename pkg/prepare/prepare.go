@@ -1,0 +1,234 @@
+// Package prepare gathers everything one node gets from a spec — the steps
+// 'edgeimg build' and 'edgeimg deploy' share: the rendered k0s config and
+// stacks, every image pulled for the node's platform and pinned by digest
+// in the manifests and in k0s.yaml, and the k0s binary for the node's
+// architecture. The image step then preloads the images into containerd's
+// root inside the disk image; the deploy step ships them as one OCI bundle
+// k0s imports.
+package prepare
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/cache"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/render"
+	"github.com/edgeimg/edgeimg/pkg/spec"
+)
+
+// Options configures the steps.
+type Options struct {
+	Cache *cache.Cache
+	// Platform is the image platform (os/arch[/variant]) of the node;
+	// spec.images.platform wins when set.
+	Platform string
+	// Arch is the node's architecture for the k0s binary (amd64, arm64).
+	Arch string
+	// DataDir is k0s's data dir on the node (default /var/lib/k0s).
+	DataDir string
+	// Insecure, Refresh and Jobs are passed to the image pull.
+	Insecure []string
+	Refresh  bool
+	Jobs     int
+	// Progress receives pull progress; nil is quiet.
+	Progress io.Writer
+}
+
+// Node is what one node gets, filled step by step.
+type Node struct {
+	Spec *spec.Document
+	opt  Options
+
+	// Render is the k0s config, the fitted stacks and the plan.
+	Render *render.Result
+	// Images are every image the node needs, pulled for its platform.
+	Images []airgap.Image
+	// Warnings are strings that looked like images but are not used as
+	// such; Moved are tags that point elsewhere than at the last pull.
+	Warnings []airgap.Warning
+	Moved    []airgap.Moved
+	// K0sBinary is the local path of the k0s binary for the node.
+	K0sBinary string
+	// Fetched counts the bytes the pull downloaded.
+	Fetched int64
+
+	store *airgap.Store
+}
+
+// New starts preparing the node described by d.
+func New(d *spec.Document, o Options) (*Node, error) {
+	if o.Cache == nil {
+		return nil, errors.New("prepare: no cache")
+	}
+	if d.Spec.Images.Platform != "" {
+		o.Platform = d.Spec.Images.Platform
+	}
+	if o.Platform == "" {
+		return nil, fmt.Errorf("board %q: no image platform: set spec.images.platform", d.Spec.Board)
+	}
+	if o.Arch == "" {
+		_, arch, _ := strings.Cut(o.Platform, "/")
+		o.Arch, _, _ = strings.Cut(arch, "/")
+	}
+	return &Node{Spec: d, opt: o, store: airgap.NewStore(o.Cache)}, nil
+}
+
+// SetProgress sends pull progress to w from now on.
+func (n *Node) SetProgress(w io.Writer) { n.opt.Progress = w }
+
+// Platform is the image platform the node's images are pulled for.
+func (n *Node) Platform() string { return n.opt.Platform }
+
+// Store is the content-addressed image store the images were pulled into.
+func (n *Node) Store() *airgap.Store { return n.store }
+
+// RenderConfig renders the k0s config and the fitted stacks.
+func (n *Node) RenderConfig(ctx context.Context) error {
+	r, err := render.Render(ctx, n.Spec, render.Options{Cache: n.opt.Cache, DataDir: n.opt.DataDir})
+	if err != nil {
+		return err
+	}
+	n.Render = r
+	return nil
+}
+
+// ResolveBinary finds the k0s binary: spec.k0s.binary, or the catalog's
+// pinned release for the node's architecture, downloaded and cached.
+func (n *Node) ResolveBinary(ctx context.Context) error {
+	bin, err := k0sconfig.ResolveBinary(ctx, n.opt.Cache, &n.Spec.Spec.K0s, n.opt.Arch)
+	if err != nil {
+		return err
+	}
+	n.K0sBinary = bin
+	return nil
+}
+
+// PullImages finds every image the rendered node uses, pulls it for the
+// node's platform and pins every reference by digest, in the stacks and
+// in k0s.yaml, so nothing on the node resolves a tag or pulls.
+func (n *Node) PullImages(ctx context.Context) error {
+	if n.Render == nil {
+		return errors.New("pull images: nothing rendered yet")
+	}
+	objs := n.Render.Bundle.Objects()
+	refs, warnings := airgap.Find(objs, n.Spec.Spec.Images.Extra, n.Render.K0s.SystemImages())
+	opt := airgap.OptionsFromSpec(n.Spec.Spec.Images, n.opt.Platform)
+	opt.Platform = n.opt.Platform
+	opt.Insecure = append(opt.Insecure, n.opt.Insecure...)
+	opt.Refresh, opt.Jobs, opt.Progress = n.opt.Refresh, n.opt.Jobs, n.opt.Progress
+	res, err := airgap.Pull(ctx, n.store, refs, opt)
+	if err != nil {
+		return err
+	}
+	if err := airgap.Pin(objs, res.Images); err != nil {
+		return fmt.Errorf("pin images in the stacks: %w", err)
+	}
+	pinned := airgap.PinnedRefs(res.Images)
+	err = n.Render.K0s.RewriteImages(func(ref string) (string, error) {
+		if p, ok := pinned[ref]; ok {
+			return p, nil
+		}
+		return ref, nil
+	})
+	if err != nil {
+		return fmt.Errorf("pin k0s system images: %w", err)
+	}
+	n.Images, n.Warnings, n.Moved, n.Fetched = res.Images, warnings, res.Moved, res.FetchedBytes
+	return nil
+}
+
+// Run does every step in order.
+func (n *Node) Run(ctx context.Context) error {
+	for _, step := range []func(context.Context) error{n.RenderConfig, n.ResolveBinary, n.PullImages} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Payload is the node's files: k0s.yaml, the controller unit, the stacks,
+// the promoter and site scripts, and the k0s binary. Images are added by
+// the caller (PreloadedRoot or BundleFile), as only it knows which form
+// the node takes.
+func (n *Node) Payload() (*payload.Payload, error) {
+	if n.Render == nil || n.K0sBinary == "" {
+		return nil, errors.New("payload: render and resolve the k0s binary first")
+	}
+	p, err := n.Render.Payload()
+	if err != nil {
+		return nil, err
+	}
+	p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, n.K0sBinary)
+	if err := p.Seal(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ContainerdRoot is where k0s's containerd keeps its root on the node.
+func (n *Node) ContainerdRoot() string { return path.Join(n.Render.DataDir, "containerd") }
+
+// BundlePath is where k0s imports an image bundle from on the node.
+func (n *Node) BundlePath() string { return path.Join(n.Render.DataDir, "images", "edgeimg-bundle.tar") }
+
+// imageSetKey names an image set in the cache: its pinned references and
+// platforms.
+func (n *Node) imageSetKey() string {
+	var keys []string
+	for _, im := range n.Images {
+		keys = append(keys, im.Pinned()+" "+im.PlatformString())
+	}
+	slices.Sort(keys)
+	sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+	return hex.EncodeToString(sum[:16])
+}
+
+// PreloadedRoot returns a containerd root holding every image, with at as
+// the recorded creation time (the build's SOURCE_DATE_EPOCH, so the bytes
+// are reproducible), preloaded once per image set and time into the cache;
+// the image step copies it into the disk image at ContainerdRoot.
+func (n *Node) PreloadedRoot(ctx context.Context, at time.Time) (string, error) {
+	dir, err := n.opt.Cache.Dir("image-stores")
+	if err != nil {
+		return "", err
+	}
+	root := filepath.Join(dir, fmt.Sprintf("%s-%d", n.imageSetKey(), at.Unix()))
+	if fsutil.Exists(root) {
+		return root, nil
+	}
+	if err := n.store.Preload(ctx, root, n.Images, airgap.PreloadOptions{Time: at}); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+// BundleFile returns the images as one OCI-layout tar k0s imports from
+// <data-dir>/images, written once per image set into the cache.
+func (n *Node) BundleFile() (string, error) {
+	dir, err := n.opt.Cache.Dir("bundles")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, n.imageSetKey()+".tar")
+	if fsutil.Exists(out) {
+		return out, nil
+	}
+	if err := n.store.WriteBundleFile(out, n.Images, false); err != nil {
+		return "", err
+	}
+	return out, nil
+}
