@@ -183,7 +183,9 @@ func (n *Node) Payload() (*payload.Payload, error) {
 func (n *Node) ContainerdRoot() string { return path.Join(n.Render.DataDir, "containerd") }
 
 // BundlePath is where k0s imports an image bundle from on the node.
-func (n *Node) BundlePath() string { return path.Join(n.Render.DataDir, "images", "edgeimg-bundle.tar") }
+func (n *Node) BundlePath() string {
+	return path.Join(n.Render.DataDir, "images", "edgeimg-bundle.tar")
+}
 
 // imageSetKey names an image set in the cache: its pinned references and
 // platforms.
