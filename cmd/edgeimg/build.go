@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/edgeimg/edgeimg/internal/humanize"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
@@ -112,7 +113,7 @@ func runBuild(c *cli.Context) error {
 	fmt.Fprintln(w, "\nOutputs:")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, o := range res.Outputs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s allocated\tsha256 %s\n", o.File, buildSize(o.Size), buildSize(o.Allocated), o.SHA256)
+		fmt.Fprintf(tw, "  %s\t%s\t%s allocated\tsha256 %s\n", o.File, humanize.Bytes(o.Size), humanize.Bytes(o.Allocated), o.SHA256)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nSteps:")
@@ -121,18 +122,6 @@ func runBuild(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "\nLock file %s, debug log %s\n", filepath.Join(c.String("output"), image.LockName), res.LogPath)
 	return nil
-}
-
-func buildSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 func boardsCommand() *cli.Command {
@@ -254,7 +243,7 @@ func (s *specSource) imagesStep(ctx context.Context) error {
 		size += im.Size()
 	}
 	s.p = p
-	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, pinned and preloaded", len(s.node.Images), s.node.Platform(), buildSize(size))
+	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, pinned and preloaded", len(s.node.Images), s.node.Platform(), humanize.Bytes(size))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/edgeimg/edgeimg/internal/humanize"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/cache"
@@ -314,14 +315,14 @@ func imagesPull(c *cli.Context) (*airgap.Result, error) {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tPLATFORM\tSIZE")
 	for _, im := range res.Images {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", im.Pinned(), im.PlatformString(), humanSize(im.Size()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", im.Pinned(), im.PlatformString(), humanize.Bytes(im.Size()))
 	}
 	tw.Flush()
 	for _, m := range res.Moved {
 		fmt.Fprintf(c.App.ErrWriter, "tag moved: %s\n", m)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "%d images for %s: %d blobs fetched (%s), %d already cached\n",
-		len(res.Images), s.opt.Platform, res.Fetched, humanSize(res.FetchedBytes), res.Cached)
+		len(res.Images), s.opt.Platform, res.Fetched, humanize.Bytes(res.FetchedBytes), res.Cached)
 	return res, nil
 }
 
@@ -357,17 +358,4 @@ func imagesBundle(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "wrote %d images to %s\n", len(res.Images), out)
 	return nil
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

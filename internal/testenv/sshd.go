@@ -3,12 +3,13 @@ package testenv
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -144,7 +145,7 @@ LogLevel VERBOSE
 
 	s.KnownHosts = filepath.Join(dir, "known_hosts")
 	var kh strings.Builder
-	for _, typ := range sortedKeys(s.HostKeys) {
+	for _, typ := range slices.Sorted(maps.Keys(s.HostKeys)) {
 		fmt.Fprintf(&kh, "%s %s\n", s.KnownHostsName(), s.HostKeys[typ])
 	}
 	if err := os.WriteFile(s.KnownHosts, []byte(kh.String()), 0o600); err != nil {
@@ -218,13 +219,4 @@ func waitBanner(addr string, port int, exited <-chan error) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("no SSH banner on %s:%d", addr, port)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

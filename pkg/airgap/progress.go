@@ -11,6 +11,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/term"
+
+	"github.com/edgeimg/edgeimg/internal/humanize"
 )
 
 // progress reports download progress: a bar redrawn in place on a
@@ -41,7 +43,7 @@ func (p *progress) start(blobs int, total int64) {
 		return
 	}
 	p.blobs, p.total, p.began = blobs, total, time.Now()
-	fmt.Fprintf(p.w, "pulling %d blobs, %s\n", blobs, humanBytes(total))
+	fmt.Fprintf(p.w, "pulling %d blobs, %s\n", blobs, humanize.Bytes(total))
 	if !p.tty {
 		return
 	}
@@ -76,7 +78,7 @@ func (p *progress) draw() {
 	n := int(frac * width)
 	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %s/%s  %d/%d blobs ",
 		strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100,
-		humanBytes(done), humanBytes(p.total), p.count.Load(), p.blobs)
+		humanize.Bytes(done), humanize.Bytes(p.total), p.count.Load(), p.blobs)
 }
 
 func (p *progress) blobDone(d ocispec.Descriptor) {
@@ -86,7 +88,7 @@ func (p *progress) blobDone(d ocispec.Descriptor) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "  %d/%d %s %s\n", n, p.blobs, d.Digest.Encoded()[:12], humanBytes(d.Size))
+	fmt.Fprintf(p.w, "  %d/%d %s %s\n", n, p.blobs, d.Digest.Encoded()[:12], humanize.Bytes(d.Size))
 }
 
 func (p *progress) finish() {
@@ -97,8 +99,8 @@ func (p *progress) finish() {
 	}
 	if p.w != nil && p.blobs > 0 {
 		el := time.Since(p.began)
-		fmt.Fprintf(p.w, "pulled %s in %s (%s/s)\n", humanBytes(p.done.Load()), el.Round(time.Millisecond),
-			humanBytes(int64(float64(p.done.Load())/max(el.Seconds(), 1e-3))))
+		fmt.Fprintf(p.w, "pulled %s in %s (%s/s)\n", humanize.Bytes(p.done.Load()), el.Round(time.Millisecond),
+			humanize.Bytes(int64(float64(p.done.Load())/max(el.Seconds(), 1e-3))))
 	}
 }
 
@@ -120,16 +122,3 @@ func (c *countingReader) Read(b []byte) (int, error) {
 }
 
 func (c *countingReader) undo() { c.p.done.Add(-c.n); c.n = 0 }
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

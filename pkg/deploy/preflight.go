@@ -5,7 +5,9 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -128,7 +130,7 @@ func (p *preflightPhase) k0sChecks(add func(bool, string, ...any)) {
 	// k0s needs overlayfs for containerd; the netfilter modules are
 	// loaded by k0s and kube-proxy/kube-router on demand.
 	var missing, unknown []string
-	for _, m := range sortedKeys(f.Modules) {
+	for _, m := range slices.Sorted(maps.Keys(f.Modules)) {
 		switch f.Modules[m] {
 		case "missing":
 			missing = append(missing, m)
@@ -275,13 +277,4 @@ func (p *preflightPhase) diskNeeds() []diskNeed {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].mount < list[j].mount })
 	return list
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/humanize"
 	"github.com/edgeimg/edgeimg/overlays"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
@@ -201,7 +202,7 @@ func (st *state) takePayload(context.Context) error {
 	for _, f := range st.payload.Files {
 		bytes += f.Size
 	}
-	st.detail["payload"] = fmt.Sprintf("%d files (%s), %d trees, %d images", len(st.payload.Files), humanBytes(bytes), len(st.payload.Dirs), len(st.images))
+	st.detail["payload"] = fmt.Sprintf("%d files (%s), %d trees, %d images", len(st.payload.Files), humanize.Bytes(bytes), len(st.payload.Dirs), len(st.images))
 	return nil
 }
 
@@ -310,7 +311,7 @@ func (st *state) debianBase(ctx context.Context) error {
 		return err
 	}
 	fi, _ := os.Stat(base.Path)
-	st.detail["base"] = fmt.Sprintf("%s, %s %s", map[bool]string{true: "cached", false: "built"}[base.Cached], bs.Suite, humanBytes(fi.Size()))
+	st.detail["base"] = fmt.Sprintf("%s, %s %s", map[bool]string{true: "cached", false: "built"}[base.Cached], bs.Suite, humanize.Bytes(fi.Size()))
 	return nil
 }
 
@@ -515,7 +516,7 @@ func (st *state) rootTree(ctx context.Context) error {
 		return err
 	}
 	st.stats = stats
-	st.detail["tree"] = fmt.Sprintf("%d entries, %s, kernel %s", stats.Entries, humanBytes(stats.Bytes), st.kernel)
+	st.detail["tree"] = fmt.Sprintf("%d entries, %s, kernel %s", stats.Entries, humanize.Bytes(stats.Bytes), st.kernel)
 	return nil
 }
 
@@ -642,7 +643,7 @@ func (st *state) bootPartition(ctx context.Context) error {
 	for _, f := range files {
 		total += int64(len(f.Data))
 	}
-	st.detail["boot"] = fmt.Sprintf("%d files, %s of %s", len(files), humanBytes(total), humanBytes(st.layout.Boot.Size))
+	st.detail["boot"] = fmt.Sprintf("%d files, %s of %s", len(files), humanize.Bytes(total), humanize.Bytes(st.layout.Boot.Size))
 	return nil
 }
 
@@ -679,7 +680,7 @@ func (st *state) rootPartition(ctx context.Context) error {
 		if avail < minRoot {
 			need := minRoot + st.layout.Boot.Size + 2*disk.Align
 			return fmt.Errorf("spec.disk.size %s is too small for the content: the boot partition (%s) and a root file system holding %s of files need at least %dMi",
-				s.Disk.Size, humanBytes(st.layout.Boot.Size), humanBytes(st.stats.Bytes), (need+disk.MiB-1)/disk.MiB)
+				s.Disk.Size, humanize.Bytes(st.layout.Boot.Size), humanize.Bytes(st.stats.Bytes), (need+disk.MiB-1)/disk.MiB)
 		}
 		rootSize = avail / disk.MiB * disk.MiB
 	}
@@ -699,7 +700,7 @@ func (st *state) rootPartition(ctx context.Context) error {
 	}
 	os.Remove(st.rootTar)
 	alloc, _ := disk.Allocated(st.rootImg)
-	st.detail["root"] = fmt.Sprintf("%s, %s used, e2fsck clean", humanBytes(rootSize), humanBytes(alloc))
+	st.detail["root"] = fmt.Sprintf("%s, %s used, e2fsck clean", humanize.Bytes(rootSize), humanize.Bytes(alloc))
 	return nil
 }
 
@@ -717,7 +718,7 @@ func (st *state) diskImage(ctx context.Context) error {
 	st.rawSHA = sha
 	st.res.RawSHA256 = sha
 	alloc, _ := disk.Allocated(st.raw)
-	st.detail["disk"] = fmt.Sprintf("%s (%s allocated), sha256 %s", humanBytes(st.layout.Size), humanBytes(alloc), sha[:12])
+	st.detail["disk"] = fmt.Sprintf("%s (%s allocated), sha256 %s", humanize.Bytes(st.layout.Size), humanize.Bytes(alloc), sha[:12])
 	return nil
 }
 
@@ -751,7 +752,7 @@ func (st *state) writeFormat(ctx context.Context, f format.Format) error {
 		}
 	}
 	fi, _ := os.Stat(dst)
-	st.detail["format "+f.Name] = humanBytes(fi.Size())
+	st.detail["format "+f.Name] = humanize.Bytes(fi.Size())
 	return nil
 }
 
@@ -769,16 +770,4 @@ func describe(formatName, p string) (Output, error) {
 		formatName = "bmap"
 	}
 	return Output{Format: formatName, File: filepath.Base(p), Size: fi.Size(), Allocated: alloc, SHA256: sha}, nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

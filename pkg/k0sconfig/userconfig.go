@@ -2,9 +2,9 @@ package k0sconfig
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/k0sproject/k0s/pkg/apis/k0s/v1beta1"
@@ -131,13 +131,13 @@ func checkFields(v any, t reflect.Type, path string) error {
 		if !ok {
 			return &spec.FieldError{Field: path, Msg: fmt.Sprintf("got %s: expected a mapping", shape(v))}
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			ft, ok := fields[k]
 			if !ok {
 				if slices.Contains(ignoredFields, k) {
 					continue
 				}
-				return &spec.FieldError{Field: join(path, k), Msg: "unknown k0s ClusterConfig field: expected one of " + strings.Join(sortedKeys(fields), ", ")}
+				return &spec.FieldError{Field: join(path, k), Msg: "unknown k0s ClusterConfig field: expected one of " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ")}
 			}
 			if err := checkFields(m[k], ft, join(path, k)); err != nil {
 				return err
@@ -148,7 +148,7 @@ func checkFields(v any, t reflect.Type, path string) error {
 		if !ok {
 			return &spec.FieldError{Field: path, Msg: fmt.Sprintf("got %s: expected a mapping", shape(v))}
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if err := checkFields(m[k], t.Elem(), join(path, k)); err != nil {
 				return err
 			}
@@ -220,15 +220,6 @@ func shape(v any) string {
 		return "a list"
 	}
 	return fmt.Sprintf("%T %v", v, v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // mergeMaps lays src over dst (both JSON-shaped, dst not modified): maps

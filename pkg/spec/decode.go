@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -165,7 +166,7 @@ func check(file string, n *yaml.Node, t reflect.Type, path string) error {
 			f, ok := fields[k.Value]
 			if !ok {
 				return &FieldError{File: file, Line: k.Line, Field: join(path, k.Value),
-					Msg: fmt.Sprintf("unknown field; expected one of: %s", strings.Join(sortedKeys(fields), ", "))}
+					Msg: fmt.Sprintf("unknown field; expected one of: %s", strings.Join(slices.Sorted(maps.Keys(fields)), ", "))}
 			}
 			if err := check(file, v, f.Type, join(path, k.Value)); err != nil {
 				return err
@@ -258,15 +259,6 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		out[name] = f
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Marshal renders the document as YAML.

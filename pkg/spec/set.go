@@ -2,8 +2,10 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -107,7 +109,7 @@ func (d *Document) Set(path, value string) error {
 		}
 		f, ok := yamlFields(v.Type())[name]
 		if !ok {
-			return &FieldError{Field: full, Msg: fmt.Sprintf("unknown field; expected one of: %s", strings.Join(sortedKeys(yamlFields(v.Type())), ", "))}
+			return &FieldError{Field: full, Msg: fmt.Sprintf("unknown field; expected one of: %s", strings.Join(slices.Sorted(maps.Keys(yamlFields(v.Type()))), ", "))}
 		}
 		v = v.FieldByIndex(f.Index)
 		if hasIdx {

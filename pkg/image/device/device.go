@@ -48,8 +48,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -194,7 +196,7 @@ func (c *Config) Validate() error {
 			ranges = append(ranges, r)
 		}
 	}
-	for _, k := range sortedKeys(c.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 || strings.ContainsAny(k, "#'\"") {
 			add("labels."+k, "not a label key: %s", strings.Join(msgs, "; "))
 		}
@@ -203,15 +205,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // quote writes a YAML double-quoted scalar the node's reader understands.
@@ -247,7 +240,7 @@ func (c *Config) Marshal() []byte {
 	}
 	if len(c.Labels) > 0 {
 		b.WriteString("labels:\n")
-		for _, k := range sortedKeys(c.Labels) {
+		for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 			fmt.Fprintf(&b, "  %s: %s\n", quote(k), quote(c.Labels[k]))
 		}
 	}
@@ -293,7 +286,7 @@ func (c *Config) Flatten() []string {
 			add("metallb.addresses[]", a)
 		}
 	}
-	for _, k := range sortedKeys(c.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 		add("labels."+k, c.Labels[k])
 	}
 	sort.Strings(out)
