@@ -313,9 +313,15 @@ func (r *renderer) fit(system []plan.Workload) error {
 					if !ok || !w.Adjustable {
 						return nil
 					}
-					if w.Requests != w.OriginalRequests || w.Limits != w.OriginalLimits {
-						r.change(where, "container %s: requests %s → %s, limits %s → %s", name,
-							fmtRes(w.OriginalRequests), fmtRes(w.Requests), fmtRes(w.OriginalLimits), fmtRes(w.Limits))
+					var what []string
+					if w.Requests != w.OriginalRequests {
+						what = append(what, "requests "+fmtRes(w.OriginalRequests)+" → "+fmtRes(w.Requests))
+					}
+					if w.Limits != w.OriginalLimits {
+						what = append(what, "limits "+fmtRes(w.OriginalLimits)+" → "+fmtRes(w.Limits))
+					}
+					if len(what) > 0 {
+						r.change(where, "container %s: %s", name, strings.Join(what, ", "))
 					}
 					return setResources(c, w)
 				})
