@@ -50,29 +50,20 @@ func TestEdgeStack(t *testing.T) {
 	}
 
 	// Every object of every stack, the staged ones once promoted.
-	if err := poll(ctx, 2*time.Second, func() (bool, string) {
-		m := c.missingObjects(ctx, e.r.Bundle)
-		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v", len(m), head(m, 5))
-	}); err != nil {
-		t.Fatalf("stacks not applied: %v", err)
+	applied := e.waitStacks(ctx, t, c)
+	var staged []string
+	for _, o := range e.r.Bundle.Objects() {
+		if o.Staged {
+			staged = append(staged, o.Obj.GetKind()+" "+o.Obj.GetNamespace()+"/"+o.Obj.GetName())
+		}
 	}
-	t.Logf("every object of every stack applied %s after k0s start (live: %d stacks, staged: %d)", since(), len(e.r.Bundle.Stacks), len(e.r.Bundle.Staged))
+	t.Logf("every object of every stack applied %s after k0s start (%d live stacks, %d staged stacks with %s)",
+		applied.Round(100*time.Millisecond), len(e.r.Bundle.Stacks), len(e.r.Bundle.Staged), strings.Join(staged, ", "))
 	e.waitPromoter(ctx, t)
 
 	// The hello Knative Service.
-	var ksvc *unstructured.Unstructured
-	if err := poll(ctx, time.Second, func() (bool, string) {
-		var err error
-		ksvc, err = c.dyn.Resource(ksvcGVR).Namespace("default").Get(ctx, "hello", metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		st, msg := condition(ksvc, "Ready")
-		return st == "True", msg
-	}); err != nil {
-		t.Fatalf("Knative Service hello not Ready: %v", err)
-	}
-	t.Logf("Knative Service hello Ready %s after k0s start (its Route through the Kourier stand-in)", since())
+	ksvc, ready := e.waitService(ctx, t, c, "default", "hello")
+	t.Logf("Knative Service hello Ready %s after k0s start (its Route through the Kourier stand-in)", ready.Round(100*time.Millisecond))
 	rev, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestReadyRevisionName")
 	r, err := c.dyn.Resource(revisionGVR).Namespace("default").Get(ctx, rev, metav1.GetOptions{})
 	if err != nil {
@@ -127,9 +118,30 @@ func TestEdgeStack(t *testing.T) {
 			t.Errorf("pod %s/%s Pending", p.Namespace, p.Name)
 		}
 	}
-	if evs := c.events(ctx, "FailedScheduling"); len(evs) > 0 {
-		t.Errorf("scheduling failures:\n%s", strings.Join(evs, "\n"))
+	// "no nodes available" is every pod applied before the node
+	// registered; any other reason (Insufficient cpu/memory) is a failure.
+	for _, ev := range c.events(ctx, "FailedScheduling") {
+		if !strings.Contains(ev, "no nodes available to schedule pods") {
+			t.Errorf("scheduling failure: %s", ev)
+		}
 	}
+	// MetalLB's controller gave Kourier's LoadBalancer Service the address
+	// the bundle pinned it to, from the staged IPAddressPool.
+	if err := poll(ctx, time.Second, func() (bool, string) {
+		svc, err := c.cs.CoreV1().Services("kourier-system").Get(ctx, "kourier", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.IP == e.r.LBAddress {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("load balancer status %+v", svc.Status.LoadBalancer.Ingress)
+	}); err != nil {
+		t.Errorf("MetalLB did not assign %s to kourier-system/kourier: %v", e.r.LBAddress, err)
+	}
+
 	helloPods := func() []corev1.Pod {
 		list, err := c.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/revision=" + rev})
 		if err != nil {
@@ -191,6 +203,38 @@ func TestEdgeStack(t *testing.T) {
 	}
 }
 
+// waitStacks waits until the API server has every object of every stack,
+// live and staged, and returns the time since k0s started.
+func (e *edge) waitStacks(ctx context.Context, t testing.TB, c *clients) time.Duration {
+	t.Helper()
+	if err := poll(ctx, time.Second, func() (bool, string) {
+		m := c.missingObjects(ctx, e.r.Bundle)
+		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v", len(m), head(m, 5))
+	}); err != nil {
+		t.Fatalf("stacks not applied: %v", err)
+	}
+	return time.Since(e.k.Start)
+}
+
+// waitService waits for a Knative Service to be Ready and returns it and
+// the time since k0s started.
+func (e *edge) waitService(ctx context.Context, t testing.TB, c *clients, ns, name string) (*unstructured.Unstructured, time.Duration) {
+	t.Helper()
+	var ksvc *unstructured.Unstructured
+	if err := poll(ctx, 500*time.Millisecond, func() (bool, string) {
+		var err error
+		ksvc, err = c.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		st, msg := condition(ksvc, "Ready")
+		return st == "True", msg
+	}); err != nil {
+		t.Fatalf("Knative Service %s/%s not Ready: %v", ns, name, err)
+	}
+	return ksvc, time.Since(e.k.Start)
+}
+
 // node is the cluster's one node.
 func (e *edge) node(ctx context.Context, t testing.TB, c *clients) *corev1.Node {
 	t.Helper()
@@ -220,7 +264,7 @@ func (e *edge) checkNoImports(ctx context.Context, t testing.TB, c *clients) {
 	if !reflect.DeepEqual(after, e.contentBefore) {
 		t.Errorf("containerd's content store changed while k0s ran: %d blobs before, %d after", len(e.contentBefore), len(after))
 	}
-	for _, s := range []string{"Loading OCI bundle", "Imported image"} {
+	for _, s := range []string{"Loading OCI bundle /", "Imported image"} {
 		if n, err := e.k0sLogCount(s); err != nil || n > 0 {
 			t.Errorf("k0s log: %d lines with %q (%v)", n, s, err)
 		}

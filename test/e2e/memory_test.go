@@ -15,8 +15,8 @@ import (
 	"testing"
 	"text/tabwriter"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // nodeMemory is the node's memory as `kubectl top` and ps would show it:
@@ -26,6 +26,9 @@ import (
 type nodeMemory struct {
 	Pods      map[string]int64 // namespace/name → working set bytes
 	Processes map[string]int64 // process name → RSS bytes (summed over same-named processes)
+	// ProcessesPSS is the proportional set size: shared pages (the
+	// containerd-shim binary mapped by every shim) counted once.
+	ProcessesPSS map[string]int64
 	// MetricsServer is metrics-server's view per pod, when it answered.
 	MetricsServer map[string]int64
 }
@@ -33,8 +36,11 @@ type nodeMemory struct {
 func (m nodeMemory) podsTotal() int64      { return sum(m.Pods) }
 func (m nodeMemory) processesTotal() int64 { return sum(m.Processes) }
 
-// Total is the node's idle memory: processes' RSS plus pods' working sets.
+// Total is the node's memory: processes' RSS plus pods' working sets.
 func (m nodeMemory) Total() int64 { return m.podsTotal() + m.processesTotal() }
+
+// TotalPSS is Total with the processes' PSS instead of their RSS.
+func (m nodeMemory) TotalPSS() int64 { return m.podsTotal() + sum(m.ProcessesPSS) }
 
 func sum(m map[string]int64) int64 {
 	var n int64
@@ -61,7 +67,7 @@ func (e *edge) memoryCgroup() (string, bool, error) {
 // measureMemory reads the pods' working sets from their cgroups and the
 // other processes' RSS, mapping pod cgroups to names through the API.
 func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error) {
-	m := nodeMemory{Pods: map[string]int64{}, Processes: map[string]int64{}}
+	m := nodeMemory{Pods: map[string]int64{}, Processes: map[string]int64{}, ProcessesPSS: map[string]int64{}}
 	root, v2, err := e.memoryCgroup()
 	if err != nil {
 		return m, err
@@ -111,6 +117,9 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 			continue // exited meanwhile
 		}
 		m.Processes[comm] += rss
+		if pss, err := procPSS(pid); err == nil {
+			m.ProcessesPSS[comm] += pss
+		}
 	}
 	return m, nil
 }
@@ -193,6 +202,22 @@ func procRSS(pid int) (string, int64, error) {
 	return name, rss, nil
 }
 
+// procPSS is a process's proportional set size (smaps_rollup).
+func procPSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "Pss:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/smaps_rollup: no Pss", pid)
+}
+
 // metricsServerPods reads the pods' memory from metrics-server's
 // metrics.k8s.io API (the numbers `kubectl top pods` prints).
 func (c *clients) metricsServerPods(ctx context.Context) (map[string]int64, error) {
@@ -240,12 +265,12 @@ func logMemory(t testing.TB, title string, m nodeMemory) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k, mib(m.Pods[k]), ms)
 	}
 	fmt.Fprintf(tw, "%s\t%s\t\t\n", "pods total", mib(m.podsTotal()))
-	fmt.Fprintf(tw, "%s\tRSS\t\t\n", "PROCESS")
+	fmt.Fprintf(tw, "%s\tRSS\tPSS\t\n", "PROCESS")
 	for _, k := range sortedKeys(m.Processes) {
-		fmt.Fprintf(tw, "%s\t%s\t\t\n", k, mib(m.Processes[k]))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k, mib(m.Processes[k]), mib(m.ProcessesPSS[k]))
 	}
-	fmt.Fprintf(tw, "%s\t%s\t\t\n", "processes total", mib(m.processesTotal()))
-	fmt.Fprintf(tw, "%s\t%s\t\t\n", "node total", mib(m.Total()))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "processes total", mib(m.processesTotal()), mib(sum(m.ProcessesPSS)))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "node total (pods + processes)", mib(m.Total()), mib(m.TotalPSS()))
 	tw.Flush()
 	t.Logf("%s:\n%s", title, b.String())
 }
