@@ -318,6 +318,7 @@ func (e *edge) waitPromoter(ctx context.Context, t testing.TB) {
 			t.Errorf("promote-staged log does not report %s applied:\n%s", s.Name, b)
 		}
 	}
+	t.Logf("promote-staged exited 0:\n%s", strings.TrimSpace(string(b)))
 }
 
 // contentBlobs lists the blobs of containerd's content store under the

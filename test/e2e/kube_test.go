@@ -73,9 +73,10 @@ func poll(ctx context.Context, interval time.Duration, f func() (done bool, note
 }
 
 // missingObjects lists the bundle's objects (live and staged stacks) the
-// API server does not have.
-func (c *clients) missingObjects(ctx context.Context, b *bundle.Bundle) []string {
-	var missing []string
+// API server does not have, and the latest creation time of those it has,
+// per stack.
+func (c *clients) missingObjects(ctx context.Context, b *bundle.Bundle) (missing []string, latest map[string]created) {
+	latest = map[string]created{}
 	reset := false
 	for _, o := range b.Objects() {
 		gvk := o.Obj.GroupVersionKind()
@@ -91,18 +92,42 @@ func (c *clients) missingObjects(ctx context.Context, b *bundle.Bundle) []string
 		if m.Scope.Name() == meta.RESTScopeNameNamespace {
 			ri = c.dyn.Resource(m.Resource).Namespace(o.Obj.GetNamespace())
 		}
-		if _, err := ri.Get(ctx, o.Obj.GetName(), metav1.GetOptions{}); err != nil {
+		got, err := ri.Get(ctx, o.Obj.GetName(), metav1.GetOptions{})
+		if err != nil {
 			missing = append(missing, o.Where()+": "+err.Error())
+			continue
+		}
+		if ct := got.GetCreationTimestamp().Time; ct.After(latest[o.Stack].at) {
+			latest[o.Stack] = created{at: ct, what: o.Obj.GetKind() + " " + o.Obj.GetName()}
 		}
 	}
 	if reset {
 		c.mapper.Reset()
 	}
-	return missing
+	return missing, latest
+}
+
+// created is when an object was created.
+type created struct {
+	at   time.Time
+	what string
 }
 
 var ksvcGVR = schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "services"}
 var revisionGVR = schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "revisions"}
+
+// conditionTime is when a Knative condition last changed.
+func conditionTime(o *unstructured.Unstructured, typ string) (time.Time, error) {
+	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == typ {
+			ts, _ := m["lastTransitionTime"].(string)
+			return time.Parse(time.RFC3339, ts)
+		}
+	}
+	return time.Time{}, fmt.Errorf("no %s condition", typ)
+}
 
 // condition is a Knative condition's status ("" when absent) and message.
 func condition(o *unstructured.Unstructured, typ string) (status, message string) {
