@@ -96,6 +96,14 @@ type K0sOptions struct {
 	// replaces Config: for a k0s.yaml rendered for the data dir (kine's
 	// data source lives under it).
 	ConfigFunc func(dataDir string) (string, error)
+	// CPUs, when set, confines the whole cluster (k0s, its components,
+	// containerd and every pod) to these CPUs (cpuset syntax, "0" or
+	// "0-1"): a node with fewer CPUs than this machine.
+	CPUs string
+	// MemoryLimit, when positive, is a hard memory limit (bytes) on the
+	// whole cluster's cgroup, page cache included: a node with less memory
+	// than this machine.
+	MemoryLimit int64
 	// Timeout bounds the wait for apiserver and node readiness (default 4 min).
 	Timeout time.Duration
 }
@@ -411,6 +419,9 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 			logf("k0s: cgroups: %v", err)
 		}
 	})
+	if err = cg.limit(opts.CPUs, opts.MemoryLimit); err != nil {
+		return k, err
+	}
 
 	cfgPath := filepath.Join(dir, "k0s.yaml")
 	cfg, err := k0sConfigFor(cfgYAML, k.Address)
@@ -676,6 +687,47 @@ func newClusterCgroups(name string) (*clusterCgroups, error) {
 		return nil, errors.New("cgroups: no hierarchy under " + base)
 	}
 	return cg, nil
+}
+
+// limit confines the cluster's cgroup (and so every child) to cpus and a
+// memory limit; empty and zero leave them as they are.
+func (cg *clusterCgroups) limit(cpus string, memory int64) error {
+	write := func(file, value string) error {
+		for _, d := range cg.dirs {
+			p := filepath.Join(d, file)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+				return fmt.Errorf("cgroup %s = %s: %w", p, value, err)
+			}
+			return nil
+		}
+		return fmt.Errorf("cgroups %v: no %s", cg.dirs, file)
+	}
+	if cpus != "" {
+		// cgroup v1: k0s/ got all of the parent's CPUs when it was made,
+		// and a child's CPUs must stay within its parent's: child first.
+		for _, d := range cg.dirs {
+			if _, err := os.Stat(filepath.Join(d, "k0s", "cpuset.cpus")); err == nil {
+				if err := os.WriteFile(filepath.Join(d, "k0s", "cpuset.cpus"), []byte(cpus), 0o644); err != nil {
+					return fmt.Errorf("cgroup %s/k0s: cpuset.cpus = %s: %w", d, cpus, err)
+				}
+			}
+		}
+		if err := write("cpuset.cpus", cpus); err != nil {
+			return err
+		}
+	}
+	if memory > 0 {
+		v := strconv.FormatInt(memory, 10)
+		if err := write("memory.limit_in_bytes", v); err != nil {
+			if err2 := write("memory.max", v); err2 != nil {
+				return errors.Join(err, err2)
+			}
+		}
+	}
+	return nil
 }
 
 func appendOnce(s []string, v string) []string {
