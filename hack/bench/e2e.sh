@@ -3,8 +3,9 @@
 # real k0s node and prints its figures: seconds from k0s's start to the
 # apiserver ready, the node Ready, every stack applied and the hello
 # Knative Service Ready, with the images preloaded into containerd's store
-# vs imported from an OCI bundle in <data-dir>/images, and the idle node's
-# memory against the 1 GiB goal.
+# vs imported from an OCI bundle in <data-dir>/images, and preloaded on the
+# plan's node (the whole cluster confined to one CPU and the plan's 1536 MiB
+# by its cgroup), and the idle node's memory against the 1 GiB goal.
 #
 # Needs root and what `make e2e` needs (hack/build-bins.sh,
 # hack/build-containerd.sh, hack/e2e-images.sh builds, cached; Debian
@@ -24,25 +25,27 @@ awk '
 }
 END {
 	if (n == 0) { print "e2e.sh: no benchmark figures" > "/dev/stderr"; exit 1 }
+	w = 12
+	for (m = 1; m <= n; m++) if (length(modes[m]) + 2 > w) w = length(modes[m]) + 2
 	printf "%-34s", "seconds from k0s start to"
-	for (m = 1; m <= n; m++) printf "%14s", modes[m]
+	for (m = 1; m <= n; m++) printf "%*s", w, modes[m]
 	printf "\n"
 	split("s-apiserver-ready:apiserver ready,s-node-ready:node Ready,s-stacks-applied:every stack applied,s-hello-ready:hello Ready", rows, ",")
 	for (r = 1; r in rows; r++) {
 		split(rows[r], kv, ":")
 		printf "%-34s", kv[2]
-		for (m = 1; m <= n; m++) printf "%14.1f", v[modes[m], kv[1]]
+		for (m = 1; m <= n; m++) printf "%*.1f", w, v[modes[m], kv[1]]
 		printf "\n"
 	}
 	printf "\n%-34s", "idle node memory (MiB)"
-	for (m = 1; m <= n; m++) printf "%14s", modes[m]
+	for (m = 1; m <= n; m++) printf "%*s", w, modes[m]
 	printf "\n"
-	split("MiB-pods:pods (working sets),MiB-node-rss:node (pods + process RSS),MiB-node-pss:node (pods + process PSS)", rows, ",")
+	split("MiB-pods:pods (working sets),MiB-node-rss:node (pods + process RSS),MiB-node-pss:node (pods + process PSS),oom-kills:OOM kills in the cluster cgroup", rows, ",")
 	for (r = 1; r in rows; r++) {
 		split(rows[r], kv, ":")
 		printf "%-34s", kv[2]
-		for (m = 1; m <= n; m++) printf "%14.0f", v[modes[m], kv[1]]
+		for (m = 1; m <= n; m++) printf "%*.0f", w, v[modes[m], kv[1]]
 		printf "\n"
 	}
-	printf "%-34s%14d\n", "goal", 1024
+	printf "%-34s%*d\n", "goal", w, 1024
 }' "$out"

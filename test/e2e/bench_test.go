@@ -16,18 +16,21 @@ import (
 // applied (the staged ones promoted) and the hello Knative Service Ready,
 // with the images preloaded into containerd's store ("preloaded") and with
 // the same images as one OCI-layout tar in <data-dir>/images that k0s
-// imports ("bundle"). Once hello has scaled to zero it measures the idle
+// imports ("bundle"), and preloaded again with the whole cluster confined
+// to one CPU and the plan's node memory ("preloaded-1cpu-plan-memory").
+// Once hello has scaled to zero it measures the idle
 // node's memory: the pods' working sets plus the RSS (and PSS) of every
 // process outside the pods. Run with -benchtime=1x (hack/bench/e2e.sh).
 func BenchmarkEdgeStart(b *testing.B) {
 	for _, mode := range []struct {
-		name   string
-		bundle bool
-	}{{"preloaded", false}, {"bundle", true}} {
+		name     string
+		bundle   bool
+		planNode bool
+	}{{"preloaded", false, false}, {"bundle", true, false}, {"preloaded-1cpu-plan-memory", false, true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			var api, node, stacks, hello, podsMiB, rssMiB, pssMiB float64
+			var api, node, stacks, hello, podsMiB, rssMiB, pssMiB, oom float64
 			for i := 0; i < b.N; i++ {
-				e := startEdge(b, edgeOptions{bundle: mode.bundle})
+				e := startEdge(b, edgeOptions{bundle: mode.bundle, planNode: mode.planNode})
 				c := e.clients(b)
 				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 				api += e.k.APIServerReady.Seconds()
@@ -45,6 +48,11 @@ func BenchmarkEdgeStart(b *testing.B) {
 				rssMiB += float64(m.Total()) / (1 << 20)
 				pssMiB += float64(m.TotalPSS()) / (1 << 20)
 				logMemory(b, "idle node ("+mode.name+")", m)
+				kills, err := e.oomKills()
+				if err != nil {
+					b.Fatal(err)
+				}
+				oom += float64(kills)
 				cancel()
 				e.stop()
 			}
@@ -56,6 +64,7 @@ func BenchmarkEdgeStart(b *testing.B) {
 			b.ReportMetric(podsMiB/n, "MiB-pods")
 			b.ReportMetric(rssMiB/n, "MiB-node-rss")
 			b.ReportMetric(pssMiB/n, "MiB-node-pss")
+			b.ReportMetric(oom/n, "oom-kills")
 		})
 	}
 }

@@ -68,6 +68,9 @@ type edgeOptions struct {
 	// bundle puts the images into <data-dir>/images as one OCI-layout tar
 	// (k0s imports it at start) instead of preloading containerd's store.
 	bundle bool
+	// planNode confines the whole cluster to one CPU and the plan's node
+	// memory (a hard cgroup limit, page cache included), as on the node.
+	planNode bool
 }
 
 // edge is a running k0s node with the rendered stack.
@@ -187,7 +190,18 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	}
 
 	reserved := kubeReserved(t, first)
+	var cpus string
+	var memLimit int64
+	if opts.planNode {
+		if first.Plan.Node.CPUMilli != 1000 {
+			t.Fatalf("planNode: the plan's node has %dm CPU, want 1000m", first.Plan.Node.CPUMilli)
+		}
+		cpus, memLimit = "0", first.Plan.Node.MemoryBytes
+		t.Logf("the whole cluster confined to CPU 0 and %d MiB", memLimit>>20)
+	}
 	e.k = testenv.StartK0s(t, testenv.K0sOptions{
+		CPUs:        cpus,
+		MemoryLimit: memLimit,
 		BeforeStart: prepare,
 		ConfigFunc:  func(string) (string, error) { return k0sYAML, nil },
 		CNIConfig:   string(conflist[0].Data),

@@ -124,6 +124,30 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 	return m, nil
 }
 
+// oomKills is how many processes the kernel's OOM killer ended in the
+// cluster's memory cgroup (memory.oom_control on v1, memory.events on v2).
+func (e *edge) oomKills() (int64, error) {
+	root, v2, err := e.memoryCgroup()
+	if err != nil {
+		return 0, err
+	}
+	file := "memory.oom_control"
+	if v2 {
+		file = "memory.events"
+	}
+	b, err := os.ReadFile(filepath.Join(root, file))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "oom_kill" {
+			return strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no oom_kill counter", file)
+}
+
 // workingSet is usage minus inactive file pages, as the kubelet computes it.
 func workingSet(dir string, v2 bool) (int64, error) {
 	usageFile, inactiveKey := "memory.usage_in_bytes", "total_inactive_file"
