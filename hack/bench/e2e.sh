@@ -4,8 +4,8 @@
 # apiserver ready, the node Ready, every stack applied and the hello
 # Knative Service Ready, with the images preloaded into containerd's store
 # vs imported from an OCI bundle in <data-dir>/images, and preloaded on the
-# plan's node (the whole cluster confined to one CPU and the plan's 1536 MiB
-# by its cgroup), and the idle node's memory against the 1 GiB goal.
+# plan's node (the whole cluster capped by its cgroup at one CPU of time and
+# the plan's 1536 MiB), and the idle node's memory against the 1 GiB goal.
 #
 # Needs root and what `make e2e` needs (hack/build-bins.sh,
 # hack/build-containerd.sh, hack/e2e-images.sh builds, cached; Debian

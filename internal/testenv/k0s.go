@@ -96,10 +96,12 @@ type K0sOptions struct {
 	// replaces Config: for a k0s.yaml rendered for the data dir (kine's
 	// data source lives under it).
 	ConfigFunc func(dataDir string) (string, error)
-	// CPUs, when set, confines the whole cluster (k0s, its components,
-	// containerd and every pod) to these CPUs (cpuset syntax, "0" or
-	// "0-1"): a node with fewer CPUs than this machine.
-	CPUs string
+	// CPUMilli, when positive, caps the CPU time of the whole cluster (k0s,
+	// its components, containerd and every pod) with a CFS quota on its
+	// cgroup: 1000 is one CPU's worth, a node with fewer CPUs than this
+	// machine. (A cpuset cannot do it: the kubelet writes all of the
+	// machine's CPUs into its kubepods cpuset.)
+	CPUMilli int64
 	// MemoryLimit, when positive, is a hard memory limit (bytes) on the
 	// whole cluster's cgroup, page cache included: a node with less memory
 	// than this machine.
@@ -267,7 +269,7 @@ ip link set lo up
 exec "$@"
 `
 
-func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string, opts K0sOptions) (*K0s, error) {
+func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string, opts K0sOptions) (_ *K0s, err error) {
 	id := randHex(4)
 	// Short: unix socket paths under it must fit in 108 bytes.
 	dir, err := os.MkdirTemp("", "edgeimg-k0s-")
@@ -419,7 +421,7 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 			logf("k0s: cgroups: %v", err)
 		}
 	})
-	if err = cg.limit(opts.CPUs, opts.MemoryLimit); err != nil {
+	if err = cg.limit(opts.CPUMilli, opts.MemoryLimit); err != nil {
 		return k, err
 	}
 
@@ -689,9 +691,9 @@ func newClusterCgroups(name string) (*clusterCgroups, error) {
 	return cg, nil
 }
 
-// limit confines the cluster's cgroup (and so every child) to cpus and a
-// memory limit; empty and zero leave them as they are.
-func (cg *clusterCgroups) limit(cpus string, memory int64) error {
+// limit caps the cluster's cgroup (and so every child) at cpuMilli of CPU
+// time and a memory limit; zero leaves them as they are.
+func (cg *clusterCgroups) limit(cpuMilli, memory int64) error {
 	write := func(file, value string) error {
 		for _, d := range cg.dirs {
 			p := filepath.Join(d, file)
@@ -705,17 +707,14 @@ func (cg *clusterCgroups) limit(cpus string, memory int64) error {
 		}
 		return fmt.Errorf("cgroups %v: no %s", cg.dirs, file)
 	}
-	if cpus != "" {
-		// cgroup v1: k0s/ got all of the parent's CPUs when it was made,
-		// and a child's CPUs must stay within its parent's: child first.
-		for _, d := range cg.dirs {
-			if _, err := os.Stat(filepath.Join(d, "k0s", "cpuset.cpus")); err == nil {
-				if err := os.WriteFile(filepath.Join(d, "k0s", "cpuset.cpus"), []byte(cpus), 0o644); err != nil {
-					return fmt.Errorf("cgroup %s/k0s: cpuset.cpus = %s: %w", d, cpus, err)
-				}
+	if cpuMilli > 0 {
+		const period = 100000 // µs
+		quota := strconv.FormatInt(cpuMilli*period/1000, 10)
+		if err := write("cpu.cfs_quota_us", quota); err != nil {
+			if err2 := write("cpu.max", quota+" "+strconv.Itoa(period)); err2 != nil {
+				return errors.Join(err, err2)
 			}
-		}
-		if err := write("cpuset.cpus", cpus); err != nil {
+		} else if err := write("cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
 			return err
 		}
 	}

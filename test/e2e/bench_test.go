@@ -16,8 +16,8 @@ import (
 // applied (the staged ones promoted) and the hello Knative Service Ready,
 // with the images preloaded into containerd's store ("preloaded") and with
 // the same images as one OCI-layout tar in <data-dir>/images that k0s
-// imports ("bundle"), and preloaded again with the whole cluster confined
-// to one CPU and the plan's node memory ("preloaded-1cpu-plan-memory").
+// imports ("bundle"), and preloaded again with the whole cluster capped at
+// the plan's node, 1 CPU of time and 1536 MiB ("preloaded-plan-node").
 // Once hello has scaled to zero it measures the idle
 // node's memory: the pods' working sets plus the RSS (and PSS) of every
 // process outside the pods. Run with -benchtime=1x (hack/bench/e2e.sh).
@@ -26,7 +26,7 @@ func BenchmarkEdgeStart(b *testing.B) {
 		name     string
 		bundle   bool
 		planNode bool
-	}{{"preloaded", false, false}, {"bundle", true, false}, {"preloaded-1cpu-plan-memory", false, true}} {
+	}{{"preloaded", false, false}, {"bundle", true, false}, {"preloaded-plan-node", false, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			var api, node, stacks, hello, podsMiB, rssMiB, pssMiB, oom float64
 			for i := 0; i < b.N; i++ {

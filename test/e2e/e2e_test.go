@@ -61,6 +61,11 @@ func TestEdgeStack(t *testing.T) {
 	t.Logf("every object of every stack applied %s after k0s start (%d live stacks, %d staged stacks with %s)",
 		applied.Round(100*time.Millisecond), len(e.r.Bundle.Stacks), len(e.r.Bundle.Staged), strings.Join(staged, ", "))
 	e.waitPromoter(ctx, t)
+	// What k0s's manifest deployer retried (a stack is re-applied after a
+	// failed object, with a back-off).
+	if lines, err := e.k0sLogLines("component=applier", "level=warning"); err == nil && len(lines) > 0 {
+		t.Logf("k0s applier warnings (%d), the first ones:\n%s", len(lines), strings.Join(head(lines, 8), "\n"))
+	}
 
 	// The hello Knative Service.
 	ksvc, ready := e.waitService(ctx, t, c, "default", "hello")

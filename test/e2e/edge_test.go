@@ -68,8 +68,8 @@ type edgeOptions struct {
 	// bundle puts the images into <data-dir>/images as one OCI-layout tar
 	// (k0s imports it at start) instead of preloading containerd's store.
 	bundle bool
-	// planNode confines the whole cluster to one CPU and the plan's node
-	// memory (a hard cgroup limit, page cache included), as on the node.
+	// planNode caps the whole cluster at the plan's node: its CPUs as a
+	// CFS quota, its memory as a hard cgroup limit (page cache included).
 	planNode bool
 }
 
@@ -190,17 +190,13 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	}
 
 	reserved := kubeReserved(t, first)
-	var cpus string
-	var memLimit int64
+	var cpu, memLimit int64
 	if opts.planNode {
-		if first.Plan.Node.CPUMilli != 1000 {
-			t.Fatalf("planNode: the plan's node has %dm CPU, want 1000m", first.Plan.Node.CPUMilli)
-		}
-		cpus, memLimit = "0", first.Plan.Node.MemoryBytes
-		t.Logf("the whole cluster confined to CPU 0 and %d MiB", memLimit>>20)
+		cpu, memLimit = first.Plan.Node.CPUMilli, first.Plan.Node.MemoryBytes
+		t.Logf("the whole cluster capped at %dm CPU (CFS quota) and %d MiB (memory limit)", cpu, memLimit>>20)
 	}
 	e.k = testenv.StartK0s(t, testenv.K0sOptions{
-		CPUs:        cpus,
+		CPUMilli:    cpu,
 		MemoryLimit: memLimit,
 		BeforeStart: prepare,
 		ConfigFunc:  func(string) (string, error) { return k0sYAML, nil },

@@ -319,6 +319,26 @@ func (e *edge) activatorRequest(ctx context.Context, c *clients, ns, revision st
 	return resp.StatusCode, string(body), err
 }
 
+// k0sLogLines returns the lines of k0s's log that contain every one of
+// the strings.
+func (e *edge) k0sLogLines(all ...string) ([]string, error) {
+	b, err := os.ReadFile(e.k.Log)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		ok := true
+		for _, s := range all {
+			ok = ok && strings.Contains(line, s)
+		}
+		if ok {
+			out = append(out, line)
+		}
+	}
+	return out, nil
+}
+
 // k0sLogCount counts the lines of k0s's log that contain s.
 func (e *edge) k0sLogCount(s string) (int, error) {
 	b, err := os.ReadFile(e.k.Log)
