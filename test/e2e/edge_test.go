@@ -362,9 +362,7 @@ func kubeReserved(t testing.TB, r *render.Result) string {
 	}
 	cpu := int64(runtime.NumCPU())*1000 - r.Plan.Node.CPUMilli
 	mem := memTotal - r.Plan.Node.MemoryBytes
-	if cpu < 0 || mem < 0 {
-		t.Skipf("this machine (%d CPUs, %d MiB) is smaller than the plan's node", runtime.NumCPU(), memTotal>>20)
-	}
+	testenv.Require(t, cpu >= 0 && mem >= 0, fmt.Sprintf("this machine (%d CPUs, %d MiB) is smaller than the plan's node", runtime.NumCPU(), memTotal>>20))
 	return fmt.Sprintf("cpu=%dm,memory=%d", cpu, mem)
 }
 
