@@ -275,9 +275,14 @@ func (c *clients) metricsServerPods(ctx context.Context) (map[string]int64, erro
 	return out, nil
 }
 
-// logMemory prints the memory table.
+// logMemory logs the memory table.
 func logMemory(t testing.TB, title string, m nodeMemory) {
 	t.Helper()
+	t.Logf("%s:\n%s", title, memoryTable(m))
+}
+
+// memoryTable formats the memory per pod and per process.
+func memoryTable(m nodeMemory) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tworking set (cgroup)\tmetrics-server\t\n", "POD")
@@ -296,7 +301,7 @@ func logMemory(t testing.TB, title string, m nodeMemory) {
 	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "processes total", mib(m.processesTotal()), mib(sum(m.ProcessesPSS)))
 	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "node total (pods + processes)", mib(m.Total()), mib(m.TotalPSS()))
 	tw.Flush()
-	t.Logf("%s:\n%s", title, b.String())
+	return b.String()
 }
 
 func sortedKeys(m map[string]int64) []string {
