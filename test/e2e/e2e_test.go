@@ -193,6 +193,14 @@ func TestEdgeStack(t *testing.T) {
 		}
 	}
 	e.checkNoImports(ctx, t, c)
+	for _, cond := range e.node(ctx, t, c).Status.Conditions {
+		if cond.Type != corev1.NodeReady && cond.Status != corev1.ConditionFalse {
+			t.Errorf("node condition %s: %s: %s", cond.Type, cond.Reason, cond.Message)
+		}
+	}
+	if evs := c.events(ctx, "Evicted"); len(evs) > 0 {
+		t.Errorf("evictions:\n%s", strings.Join(evs, "\n"))
+	}
 
 	// Working sets per component.
 	mem, err := e.measureMemory(ctx, c)

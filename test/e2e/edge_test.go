@@ -202,8 +202,12 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		ConfigFunc:  func(string) (string, error) { return k0sYAML, nil },
 		CNIConfig:   string(conflist[0].Data),
 		// The plan's node is smaller than this machine: reserve the
-		// difference so the node's allocatable is the plan's.
-		KubeletExtraArgs: []string{"--kube-reserved=" + reserved},
+		// difference so the node's allocatable is the plan's. The node's
+		// disk is this machine's, shared with everything else on it: the
+		// rendered disk thresholds (nodefs 10%, imagefs 15% free) would
+		// evict pods whenever the machine's disk is 85% full, so they are
+		// absolute here; memory.available stays the plan's.
+		KubeletExtraArgs: []string{"--kube-reserved=" + reserved, evictionHard(first)},
 		Timeout:          5 * time.Minute,
 	})
 	t.Logf("kubelet --kube-reserved=%s (this machine minus the plan's %dm / %d MiB node)",
@@ -364,6 +368,13 @@ func kubeReserved(t testing.TB, r *render.Result) string {
 	mem := memTotal - r.Plan.Node.MemoryBytes
 	testenv.Require(t, cpu >= 0 && mem >= 0, fmt.Sprintf("this machine (%d CPUs, %d MiB) is smaller than the plan's node", runtime.NumCPU(), memTotal>>20))
 	return fmt.Sprintf("cpu=%dm,memory=%d", cpu, mem)
+}
+
+// evictionHard is the kubelet flag with the plan's memory threshold and
+// absolute disk thresholds.
+func evictionHard(r *render.Result) string {
+	return fmt.Sprintf("--eviction-hard=memory.available<%d,nodefs.available<2Gi,imagefs.available<2Gi,nodefs.inodesFree<5%%,imagefs.inodesFree<5%%",
+		r.Plan.Node.EvictionHardBytes)
 }
 
 // memTotalBytes is MemTotal of /proc/meminfo, which the kubelet reports as
