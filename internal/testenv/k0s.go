@@ -79,7 +79,9 @@ type K0sOptions struct {
 	// harness's own (restrict_oom_score_adj, CNI directories).
 	ContainerdConfig map[string]string
 	// CNIConfig is the CNI conflist; empty means a bridge network on
-	// 10.244.0.0/24 with host-local IPAM in the data dir.
+	// 10.244.0.0/24 with host-local IPAM in the data dir. A host-local
+	// IPAM without a dataDir gets one in the data dir too, so no address
+	// lease is written to the host's /var/lib/cni.
 	CNIConfig string
 	// ExtraArgs are extra `k0s controller` flags (for example
 	// --disable-components=metrics-server).
@@ -90,6 +92,20 @@ type K0sOptions struct {
 	// images, manifests) and before k0s starts: for example to preload
 	// <data-dir>/containerd.
 	BeforeStart func(dataDir string) error
+	// ConfigFunc, when set, is called after BeforeStart and its result
+	// replaces Config: for a k0s.yaml rendered for the data dir (kine's
+	// data source lives under it).
+	ConfigFunc func(dataDir string) (string, error)
+	// CPUMilli, when positive, caps the CPU time of the whole cluster (k0s,
+	// its components, containerd and every pod) with a CFS quota on its
+	// cgroup: 1000 is one CPU's worth, a node with fewer CPUs than this
+	// machine. (A cpuset cannot do it: the kubelet writes all of the
+	// machine's CPUs into its kubepods cpuset.)
+	CPUMilli int64
+	// MemoryLimit, when positive, is a hard memory limit (bytes) on the
+	// whole cluster's cgroup, page cache included: a node with less memory
+	// than this machine.
+	MemoryLimit int64
 	// Timeout bounds the wait for apiserver and node readiness (default 4 min).
 	Timeout time.Duration
 }
@@ -111,6 +127,13 @@ type K0s struct {
 	NetNS string
 	// Log is k0s's combined log.
 	Log string
+	// CgroupDirs are the cluster's cgroup directories, one per hierarchy
+	// (cgroup v1) or the one of the v2 tree: k0s's processes in k0s/,
+	// the pods under kubepods/.
+	CgroupDirs []string
+	// Start is when k0s was started; APIServerReady and NodeReady count
+	// from it.
+	Start time.Time
 	// APIServerReady and NodeReady are measured from the k0s start.
 	APIServerReady, NodeReady time.Duration
 
@@ -246,7 +269,7 @@ ip link set lo up
 exec "$@"
 `
 
-func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string, opts K0sOptions) (*K0s, error) {
+func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string, opts K0sOptions) (_ *K0s, err error) {
 	id := randHex(4)
 	// Short: unix socket paths under it must fit in 108 bytes.
 	dir, err := os.MkdirTemp("", "edgeimg-k0s-")
@@ -309,9 +332,11 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 			return k, err
 		}
 	}
-	cni := opts.CNIConfig
-	if cni == "" {
-		cni = bridgeCNIConfig(filepath.Join(k.DataDir, "cni", "ipam"))
+	cni := bridgeCNIConfig(filepath.Join(k.DataDir, "cni", "ipam"))
+	if opts.CNIConfig != "" {
+		if cni, err = privateIPAM(opts.CNIConfig, filepath.Join(k.DataDir, "cni", "ipam")); err != nil {
+			return k, err
+		}
 	}
 	if err = os.WriteFile(filepath.Join(k.DataDir, "cni", "net.d", "10-edgeimg.conflist"), []byte(cni), 0o644); err != nil {
 		return k, err
@@ -340,6 +365,11 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	if opts.BeforeStart != nil {
 		if err = opts.BeforeStart(k.DataDir); err != nil {
 			return k, fmt.Errorf("before start: %w", err)
+		}
+	}
+	if opts.ConfigFunc != nil {
+		if cfgYAML, err = opts.ConfigFunc(k.DataDir); err != nil {
+			return k, fmt.Errorf("k0s config: %w", err)
 		}
 	}
 
@@ -385,11 +415,15 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	if err != nil {
 		return k, err
 	}
+	k.CgroupDirs = append([]string(nil), cg.dirs...)
 	cleanups = append(cleanups, func() {
 		if err := cg.killAndRemove(30 * time.Second); err != nil {
 			logf("k0s: cgroups: %v", err)
 		}
 	})
+	if err = cg.limit(opts.CPUMilli, opts.MemoryLimit); err != nil {
+		return k, err
+	}
 
 	cfgPath := filepath.Join(dir, "k0s.yaml")
 	cfg, err := k0sConfigFor(cfgYAML, k.Address)
@@ -415,6 +449,7 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), "K0S_CGROUP_PROCS="+strings.Join(cg.procsFiles("k0s"), " "))
 	start := time.Now()
+	k.Start = start
 	p, err := StartCommand(k.Log, cmd)
 	if err != nil {
 		return k, err
@@ -514,6 +549,28 @@ func bridgeCNIConfig(ipamDir string) string {
 	}
 	b, _ := json.MarshalIndent(conf, "", "  ")
 	return string(b)
+}
+
+// privateIPAM sets dataDir on every host-local IPAM of a conflist that has
+// none (its default is the host's /var/lib/cni/networks).
+func privateIPAM(conflist, dir string) (string, error) {
+	var conf map[string]any
+	if err := json.Unmarshal([]byte(conflist), &conf); err != nil {
+		return "", fmt.Errorf("CNI config: %w", err)
+	}
+	plugins, _ := conf["plugins"].([]any)
+	for _, p := range plugins {
+		pm, _ := p.(map[string]any)
+		ipam, _ := pm["ipam"].(map[string]any)
+		if ipam != nil && ipam["type"] == "host-local" && ipam["dataDir"] == nil {
+			ipam["dataDir"] = dir
+		}
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("CNI config: %w", err)
+	}
+	return string(b), nil
 }
 
 // pickVethSubnet picks a /30 in 172.31.128.0/17 that no host route covers.
@@ -632,6 +689,44 @@ func newClusterCgroups(name string) (*clusterCgroups, error) {
 		return nil, errors.New("cgroups: no hierarchy under " + base)
 	}
 	return cg, nil
+}
+
+// limit caps the cluster's cgroup (and so every child) at cpuMilli of CPU
+// time and a memory limit; zero leaves them as they are.
+func (cg *clusterCgroups) limit(cpuMilli, memory int64) error {
+	write := func(file, value string) error {
+		for _, d := range cg.dirs {
+			p := filepath.Join(d, file)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+				return fmt.Errorf("cgroup %s = %s: %w", p, value, err)
+			}
+			return nil
+		}
+		return fmt.Errorf("cgroups %v: no %s", cg.dirs, file)
+	}
+	if cpuMilli > 0 {
+		const period = 100000 // µs
+		quota := strconv.FormatInt(cpuMilli*period/1000, 10)
+		if err := write("cpu.cfs_quota_us", quota); err != nil {
+			if err2 := write("cpu.max", quota+" "+strconv.Itoa(period)); err2 != nil {
+				return errors.Join(err, err2)
+			}
+		} else if err := write("cpu.cfs_period_us", strconv.Itoa(period)); err != nil {
+			return err
+		}
+	}
+	if memory > 0 {
+		v := strconv.FormatInt(memory, 10)
+		if err := write("memory.limit_in_bytes", v); err != nil {
+			if err2 := write("memory.max", v); err2 != nil {
+				return errors.Join(err, err2)
+			}
+		}
+	}
+	return nil
 }
 
 func appendOnce(s []string, v string) []string {
@@ -806,6 +901,9 @@ type ContainerImage struct {
 	Entrypoint []string
 	// Env is the image config's environment.
 	Env []string
+	// User is the image config's user ("65532", "65532:65532"); empty
+	// means root. Pods with runAsNonRoot need a numeric non-root user.
+	User string
 }
 
 // ContainerFile is a file of a ContainerImage: a copy of a host file, or a
@@ -853,6 +951,9 @@ func WriteImageTar(path string, images ...ContainerImage) error {
 	return os.Rename(tmp, path)
 }
 
+// Image packs the image as WriteImageTar does, for a registry push.
+func (im ContainerImage) Image() (v1.Image, error) { return containerImage(im) }
+
 func containerImage(im ContainerImage) (v1.Image, error) {
 	files := im.Files
 	entrypoint := im.Entrypoint
@@ -888,6 +989,7 @@ func containerImage(im ContainerImage) (v1.Image, error) {
 	cf.Created = v1.Time{Time: time.Unix(0, 0)}
 	cf.Config.Entrypoint = entrypoint
 	cf.Config.Env = im.Env
+	cf.Config.User = im.User
 	return mutate.ConfigFile(img, cf)
 }
 

@@ -266,3 +266,41 @@ func BenchmarkStartK0s(b *testing.B) {
 	b.ReportMetric(api.Seconds()/float64(b.N), "s-apiserver-ready")
 	b.ReportMetric(node.Seconds()/float64(b.N), "s-node-ready")
 }
+
+func TestPrivateIPAM(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, wantErr string
+		want, notWant     []string
+	}{
+		{name: "host-local without dataDir", in: `{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"10.244.0.0/16"}]]}},{"type":"portmap"}]}`,
+			want: []string{`"dataDir": "/data/cni/ipam"`, `"subnet": "10.244.0.0/16"`, `"type": "portmap"`}},
+		{name: "dataDir kept", in: `{"plugins":[{"type":"bridge","ipam":{"type":"host-local","dataDir":"/elsewhere"}}]}`,
+			want: []string{`"dataDir": "/elsewhere"`}, notWant: []string{"/data/cni/ipam"}},
+		{name: "other ipam untouched", in: `{"plugins":[{"type":"bridge","ipam":{"type":"dhcp"}}]}`,
+			notWant: []string{"dataDir"}},
+		{name: "not json", in: `plugins: []`, wantErr: "CNI config"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := privateIPAM(tc.in, "/data/cni/ipam")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %s:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %s:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

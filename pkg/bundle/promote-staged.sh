@@ -111,14 +111,17 @@ promote_stack() {
 	done
 	log "$name: promoting into $MANIFESTS/$name"
 	promote "$src"
+	# k0s applies a new stack within seconds: give it RETOUCH seconds, and
+	# touch the files only when that was not enough.
 	attempt=0
 	while ! applied "$src"; do
 		if [ "$(now)" -ge "$deadline" ]; then
 			log "$name: objects still missing after ${TIMEOUT}s; see the k0s log (applier-$name)"
 			return 1
 		fi
-		attempt=$((attempt + 1))
 		sleep "$RETOUCH"
+		applied "$src" && break
+		attempt=$((attempt + 1))
 		log "$name: not applied yet, touching its files so k0s applies it again (attempt $attempt)"
 		touch "$MANIFESTS/$name"/*.yaml
 	done

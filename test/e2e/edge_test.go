@@ -1,0 +1,397 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/pkg/cache"
+	"github.com/edgeimg/edgeimg/pkg/render"
+	"github.com/edgeimg/edgeimg/pkg/spec"
+)
+
+// specYAML is the test's edgeimg.yaml over the embedded default (1 CPU /
+// 1536Mi node, Knative Serving + Kourier 1.23.0, MetalLB v0.15.3, fit
+// strategy). Changes: the bridge network (kube-router is not buildable
+// here), kube-proxy leaving the conntrack sysctls alone (read-only in this
+// sandbox), and the hello service at minScale 0 so it can scale to zero.
+const specYAML = `apiVersion: edgeimg.io/v1alpha1
+kind: Image
+metadata:
+  name: e2e
+spec:
+  k0s:
+    network: bridge
+    config:
+      spec:
+        network:
+          kubeProxy:
+            extraArgs:
+              conntrack-max-per-core: "0"
+  services:
+    - name: hello
+      namespace: default
+      image: ghcr.io/knative/helloworld-go:latest
+      env:
+        TARGET: edgeimg
+      minScale: 0
+`
+
+// autoscalerWindows shortens Knative's scale-to-zero in the test's
+// config-autoscaler (Knative's minimum for both): a Revision without
+// traffic goes to zero ~12 s after it is Ready instead of ~90 s.
+var autoscalerWindows = map[string]string{
+	"stable-window":              "6s",
+	"scale-to-zero-grace-period": "6s",
+}
+
+// edgeOptions say how the images reach the node.
+type edgeOptions struct {
+	// bundle puts the images into <data-dir>/images as one OCI-layout tar
+	// (k0s imports it at start) instead of preloading containerd's store.
+	bundle bool
+	// planNode caps the whole cluster at the plan's node: its CPUs as a
+	// CFS quota, its memory as a hard cgroup limit (page cache included).
+	planNode bool
+}
+
+// edge is a running k0s node with the rendered stack.
+type edge struct {
+	k         *testenv.K0s
+	r         *render.Result
+	images    []airgap.Image
+	opts      edgeOptions
+	stagedDir string
+	// contentBefore are the blobs in containerd's content store before k0s
+	// started.
+	contentBefore []string
+	promoter      *testenv.Process
+	promoterLog   string
+}
+
+// startEdge builds and pushes the images, renders the spec with the
+// images mapped to them, pulls, pins and preloads (or bundles) them, lays
+// the stacks into <data-dir>/manifests and the staged stacks into a staged
+// dir, starts k0s with the rendered k0s.yaml and then the promoter, as the
+// node's systemd would.
+func startEdge(t testing.TB, opts edgeOptions) *edge {
+	t.Helper()
+	ctx := context.Background()
+	fixtures := testenv.FixturesDir(t)
+	reg := regtest.Start(t)
+	local := pushImages(t, reg, edgeImages(t))
+
+	doc, err := spec.Parse("e2e spec", []byte(specYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first rendering finds the upstream references to map.
+	first, err := render.Render(ctx, doc, render.Options{Upstream: fixtures})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	found, _ := airgap.Find(first.Bundle.Objects(), doc.Spec.Images.Extra, first.K0s.SystemImages())
+	doc.Spec.Images.Replace = replaceMap(t, found, local)
+	doc.Spec.Images.InsecureRegistries = []string{reg.Host}
+	if err := doc.Validate(); err != nil {
+		t.Fatalf("spec: %v", err)
+	}
+	conflist := first.K0s.ExtraFiles()
+	if len(conflist) != 1 {
+		t.Fatalf("k0s config for network bridge: %d extra files, want the CNI conflist", len(conflist))
+	}
+
+	e := &edge{opts: opts, stagedDir: filepath.Join(t.TempDir(), "staged")}
+	var k0sYAML string
+	prepare := func(dataDir string) error {
+		r, err := render.Render(ctx, doc, render.Options{Upstream: fixtures, DataDir: dataDir})
+		if err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		e.r = r
+		if err := setConfigMap(r.Bundle, "knative-serving", "config-autoscaler", autoscalerWindows); err != nil {
+			return err
+		}
+		refs, warnings := airgap.Find(r.Bundle.Objects(), doc.Spec.Images.Extra, r.K0s.SystemImages())
+		for _, w := range warnings {
+			t.Logf("images: warning: %s", w)
+		}
+		ch, err := cache.New(t.TempDir())
+		if err != nil {
+			return err
+		}
+		store := airgap.NewStore(ch)
+		aopt := airgap.OptionsFromSpec(doc.Spec.Images, "linux/"+runtime.GOARCH)
+		start := time.Now()
+		res, err := airgap.Pull(ctx, store, refs, aopt)
+		if err != nil {
+			return err
+		}
+		t.Logf("pulled %d images (%d blobs, %.1f MiB) in %s", len(res.Images), res.Fetched,
+			float64(res.FetchedBytes)/(1<<20), time.Since(start).Round(time.Millisecond))
+		e.images = res.Images
+		if err := airgap.Pin(r.Bundle.Objects(), res.Images); err != nil {
+			return err
+		}
+		pinned := airgap.PinnedRefs(res.Images)
+		for _, ref := range r.K0s.SystemImages() {
+			if _, ok := pinned[ref]; !ok {
+				return fmt.Errorf("k0s system image %s was not pulled", ref)
+			}
+		}
+		if err := r.K0s.RewriteImages(func(ref string) (string, error) {
+			if p, ok := pinned[ref]; ok {
+				return p, nil
+			}
+			return ref, nil // images of components that do not run
+		}); err != nil {
+			return err
+		}
+		start = time.Now()
+		if opts.bundle {
+			path := filepath.Join(dataDir, "images", "edgeimg-images.tar")
+			if err := store.WriteBundleFile(path, res.Images, false); err != nil {
+				return err
+			}
+			t.Logf("wrote the images bundle %s in %s", path, time.Since(start).Round(time.Millisecond))
+		} else {
+			if err := store.Preload(ctx, filepath.Join(dataDir, "containerd"), res.Images, airgap.PreloadOptions{}); err != nil {
+				return err
+			}
+			t.Logf("preloaded %s in %s", filepath.Join(dataDir, "containerd"), time.Since(start).Round(time.Millisecond))
+		}
+		if e.contentBefore, err = contentBlobs(dataDir); err != nil {
+			return err
+		}
+		if err := e.layOut(dataDir); err != nil {
+			return err
+		}
+		y, err := r.K0s.YAML()
+		k0sYAML = string(y)
+		return err
+	}
+
+	reserved := kubeReserved(t, first)
+	var cpu, memLimit int64
+	if opts.planNode {
+		cpu, memLimit = first.Plan.Node.CPUMilli, first.Plan.Node.MemoryBytes
+		t.Logf("the whole cluster capped at %dm CPU (CFS quota) and %d MiB (memory limit)", cpu, memLimit>>20)
+	}
+	e.k = testenv.StartK0s(t, testenv.K0sOptions{
+		CPUMilli:    cpu,
+		MemoryLimit: memLimit,
+		BeforeStart: prepare,
+		ConfigFunc:  func(string) (string, error) { return k0sYAML, nil },
+		CNIConfig:   string(conflist[0].Data),
+		// The plan's node is smaller than this machine: reserve the
+		// difference so the node's allocatable is the plan's. The node's
+		// disk is this machine's, shared with everything else on it: the
+		// rendered disk thresholds (nodefs 10%, imagefs 15% free) would
+		// evict pods whenever the machine's disk is 85% full, so they are
+		// absolute here; memory.available stays the plan's.
+		KubeletExtraArgs: []string{"--kube-reserved=" + reserved, evictionHard(first)},
+		Timeout:          5 * time.Minute,
+	})
+	t.Logf("kubelet --kube-reserved=%s (this machine minus the plan's %dm / %d MiB node)",
+		reserved, first.Plan.Node.CPUMilli, first.Plan.Node.MemoryBytes>>20)
+	e.startPromoter(t)
+	return e
+}
+
+// setConfigMap sets data keys of a ConfigMap of the bundle.
+func setConfigMap(b *bundle.Bundle, ns, name string, data map[string]string) error {
+	for _, o := range b.Objects() {
+		if o.Obj.GetKind() == "ConfigMap" && o.Obj.GetNamespace() == ns && o.Obj.GetName() == name {
+			for k, v := range data {
+				if err := unstructured.SetNestedField(o.Obj.Object, v, "data", k); err != nil {
+					return fmt.Errorf("ConfigMap %s/%s: %w", ns, name, err)
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("ConfigMap %s/%s is not in the bundle", ns, name)
+}
+
+// layOut writes the payload's stacks into <data-dir>/manifests and its
+// staged stacks into the staged dir, as the image step lays them out.
+func (e *edge) layOut(dataDir string) error {
+	p, err := e.r.Bundle.Payload(bundle.Layout{DataDir: dataDir, StagedDir: e.stagedDir})
+	if err != nil {
+		return err
+	}
+	manifests := filepath.Join(dataDir, "manifests") + string(filepath.Separator)
+	var wrote int
+	for _, f := range p.Files {
+		var dst string
+		switch {
+		case strings.HasPrefix(f.Path, manifests), strings.HasPrefix(f.Path, e.stagedDir+string(filepath.Separator)):
+			dst = f.Path
+		case f.Path == bundle.PromoterPath:
+			dst = filepath.Join(filepath.Dir(e.stagedDir), "promote-staged")
+		default:
+			continue // the promoter's systemd unit
+		}
+		if err := writePayloadFile(f.Open, dst, f.Mode); err != nil {
+			return err
+		}
+		wrote++
+	}
+	if wrote == 0 {
+		return fmt.Errorf("payload: no stack files under %s", manifests)
+	}
+	return nil
+}
+
+func writePayloadFile(open func() (io.ReadCloser, error), dst string, mode os.FileMode) error {
+	in, err := open()
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return out.Close()
+}
+
+// startPromoter runs the payload's promoter as the node's
+// edgeimg-promote.service would, pointed at this node's data dir, staged
+// dir, k0s binary and an admin kubeconfig.
+func (e *edge) startPromoter(t testing.TB) {
+	t.Helper()
+	script := filepath.Join(filepath.Dir(e.stagedDir), "promote-staged")
+	e.promoterLog = filepath.Join(filepath.Dir(e.stagedDir), "promote-staged.log")
+	cmd := exec.Command("/bin/sh", script)
+	cmd.Env = append(os.Environ(),
+		"K0S_DATA_DIR="+e.k.DataDir,
+		"EDGEIMG_STAGED_DIR="+e.stagedDir,
+		"EDGEIMG_K0S="+testenv.Binary(t, "k0s"),
+		"EDGEIMG_KUBECONFIG="+e.k.Kubeconfig,
+		"EDGEIMG_PROMOTE_TIMEOUT=900",
+		"EDGEIMG_PROMOTE_INTERVAL=2",
+		"EDGEIMG_PROMOTE_RETOUCH=10",
+	)
+	p, err := testenv.StartCommand(e.promoterLog, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.promoter = p
+	t.Cleanup(func() {
+		p.Stop(5 * time.Second)
+		if t.Failed() {
+			b, _ := os.ReadFile(e.promoterLog)
+			t.Logf("--- promote-staged log\n%s", lastLines(string(b), 40))
+		}
+	})
+}
+
+// waitPromoter waits for the promoter to exit and requires success.
+func (e *edge) waitPromoter(ctx context.Context, t testing.TB) {
+	t.Helper()
+	for !e.promoter.Exited() {
+		select {
+		case <-ctx.Done():
+			b, _ := os.ReadFile(e.promoterLog)
+			t.Fatalf("promote-staged still running: %v\n%s", ctx.Err(), lastLines(string(b), 30))
+		case <-time.After(time.Second):
+		}
+	}
+	b, _ := os.ReadFile(e.promoterLog)
+	if err := e.promoter.Err(); err != nil {
+		t.Fatalf("promote-staged: %v\n%s", err, lastLines(string(b), 30))
+	}
+	for _, s := range e.r.Bundle.Staged {
+		if !strings.Contains(string(b), "promote-staged: "+s.Name+": applied") {
+			t.Errorf("promote-staged log does not report %s applied:\n%s", s.Name, b)
+		}
+	}
+	t.Logf("promote-staged exited 0:\n%s", strings.TrimSpace(string(b)))
+}
+
+// contentBlobs lists the blobs of containerd's content store under the
+// data dir (none when it does not exist yet).
+func contentBlobs(dataDir string) ([]string, error) {
+	dir := filepath.Join(dataDir, "containerd", "io.containerd.content.v1.content", "blobs", "sha256")
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// kubeReserved is the kubelet --kube-reserved that makes this machine's
+// allocatable equal the plan's: its CPUs and memory minus the plan's node
+// (the plan's own reservations are the k0s.yaml's systemReserved and
+// evictionHard).
+func kubeReserved(t testing.TB, r *render.Result) string {
+	t.Helper()
+	memTotal, err := memTotalBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := int64(runtime.NumCPU())*1000 - r.Plan.Node.CPUMilli
+	mem := memTotal - r.Plan.Node.MemoryBytes
+	testenv.Require(t, cpu >= 0 && mem >= 0, fmt.Sprintf("this machine (%d CPUs, %d MiB) is smaller than the plan's node", runtime.NumCPU(), memTotal>>20))
+	return fmt.Sprintf("cpu=%dm,memory=%d", cpu, mem)
+}
+
+// evictionHard is the kubelet flag with the plan's memory threshold and
+// absolute disk thresholds.
+func evictionHard(r *render.Result) string {
+	return fmt.Sprintf("--eviction-hard=memory.available<%d,nodefs.available<2Gi,imagefs.available<2Gi,nodefs.inodesFree<5%%,imagefs.inodesFree<5%%",
+		r.Plan.Node.EvictionHardBytes)
+}
+
+// memTotalBytes is MemTotal of /proc/meminfo, which the kubelet reports as
+// the node's memory capacity.
+func memTotalBytes() (int64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/meminfo: no MemTotal")
+}

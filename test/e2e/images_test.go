@@ -1,0 +1,238 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/airgap"
+)
+
+// imagesScript builds the programs packed into the images below.
+const imagesScript = "hack/e2e-images.sh"
+
+// component is one build of hack/e2e-images.sh.
+type component struct {
+	dir     string // the directory holding its binaries
+	version string // the module version built
+}
+
+// builtComponents runs hack/e2e-images.sh for every component (a cached
+// build answers in milliseconds) and returns them by name.
+func builtComponents(t testing.TB) map[string]component {
+	t.Helper()
+	root := testenv.ModuleRoot(t)
+	names := []string{"knative-serving", "metallb", "coredns", "metrics-server"}
+	_, err := exec.LookPath("go")
+	testenv.Require(t, err == nil, "go command not found")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command("bash", append([]string{filepath.Join(root, imagesScript)}, names...)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "EDGEIMG_CACHE="+testenv.CacheDir())
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err = cmd.Run()
+	testenv.Require(t, err == nil, fmt.Sprintf("%s: %v\n%s", imagesScript, err, lastLines(stderr.String(), 30)))
+	if d := time.Since(start); d > 5*time.Second {
+		t.Logf("built the e2e images' programs in %s", d.Round(time.Second))
+	}
+	dirs := strings.Fields(stdout.String())
+	if len(dirs) != len(names) {
+		t.Fatalf("%s printed %d directories for %d components: %q", imagesScript, len(dirs), len(names), stdout.String())
+	}
+	out := map[string]component{}
+	for i, n := range names {
+		recipe, err := os.ReadFile(filepath.Join(dirs[i], "RECIPE"))
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		f := strings.Fields(string(recipe))
+		if len(f) < 2 {
+			t.Fatalf("%s: RECIPE %q: want \"<module> <version> ...\"", n, recipe)
+		}
+		out[n] = component{dir: dirs[i], version: f[1]}
+	}
+	return out
+}
+
+// localImage is one image the test builds and pushes in place of an
+// upstream one.
+type localImage struct {
+	// upstream is the repository the manifests or k0s name, as
+	// go-containerregistry normalizes it.
+	upstream string
+	// repo and tag name it in the test registry.
+	repo, tag string
+	// standin marks images that do not run the upstream program.
+	standin bool
+	image   testenv.ContainerImage
+}
+
+// nonroot is the user ko's default base image runs as; Knative's
+// Deployments require a numeric non-root user (runAsNonRoot).
+const nonroot = "65532"
+
+// edgeImages builds every image the edge stack runs: the programs of
+// hack/e2e-images.sh packed the way ko packs them (a static binary in one
+// layer on a base layer with /etc/passwd and /etc/group, the linux/<arch>
+// platform in the config), kube-proxy (testenv.KubeProxyImage), pause and
+// the hello app (testdata/testimage), and the Kourier stand-ins
+// (test/e2e/standin).
+func edgeImages(t testing.TB) []localImage {
+	t.Helper()
+	comps := builtComponents(t)
+	root := testenv.ModuleRoot(t)
+	app := testenv.BuildStaticBinary(t, filepath.Join(root, "internal", "testenv", "testdata", "testimage"))
+	standin := testenv.BuildStaticBinary(t, filepath.Join(root, "test", "e2e", "standin"))
+	base := baseFiles(t)
+
+	binary := func(c, bin string) string {
+		p := filepath.Join(comps[c].dir, bin)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		return p
+	}
+	ko := func(upstream, repo, tag, binPath, binName string, standin bool) localImage {
+		app := "/ko-app/" + binName
+		return localImage{upstream: upstream, repo: repo, tag: tag, standin: standin, image: testenv.ContainerImage{
+			Files:      append([]testenv.ContainerFile{{Path: app, Source: binPath}}, base...),
+			Entrypoint: []string{app},
+			Env: []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:/ko-app",
+				"KO_DATA_PATH=/var/run/ko"},
+			User: nonroot,
+		}}
+	}
+	plain := func(upstream, repo, tag, binPath, path, user string) localImage {
+		return localImage{upstream: upstream, repo: repo, tag: tag, image: testenv.ContainerImage{
+			Files:      append([]testenv.ContainerFile{{Path: path, Source: binPath}}, base...),
+			Entrypoint: []string{path},
+			Env:        []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			User:       user,
+		}}
+	}
+
+	const knativeRepo = "gcr.io/knative-releases/knative.dev/serving/cmd/"
+	kv := comps["knative-serving"].version
+	var out []localImage
+	for _, c := range []string{"activator", "autoscaler", "controller", "webhook", "queue"} {
+		out = append(out, ko(knativeRepo+c, "knative/serving/"+c, kv, binary("knative-serving", c), c, false))
+	}
+	mv := comps["metallb"].version
+	out = append(out,
+		// MetalLB's images are distroless static, user root; its
+		// Deployment sets runAsUser.
+		plain("quay.io/metallb/controller", "metallb/controller", mv, binary("metallb", "controller"), "/controller", ""),
+		plain("quay.io/metallb/speaker", "metallb/speaker", mv, binary("metallb", "speaker"), "/speaker", ""),
+		// k0s's CoreDNS Deployment adds NET_BIND_SERVICE and forbids
+		// privilege escalation, so port 53 needs a root user (no file
+		// capabilities under no_new_privs).
+		plain("quay.io/k0sproject/coredns", "k0sproject/coredns", comps["coredns"].version, binary("coredns", "coredns"), "/coredns", ""),
+		// metrics-server's upstream image runs as 65534; k0s sets runAsUser 1000.
+		plain("quay.io/k0sproject/metrics-server", "k0sproject/metrics-server", comps["metrics-server"].version, binary("metrics-server", "metrics-server"), "/metrics-server", "65534"),
+		localImage{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: testenv.ContainerImage{
+			Binary: app, Entrypoint: []string{"/testimage", "pause"}}},
+		localImage{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: "v1.33.13",
+			image: testenv.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
+		localImage{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: testenv.ContainerImage{
+			Binary: app, Env: []string{"PATH=/"}}},
+		// Stand-ins (see package standin): not Kourier.
+		ko("gcr.io/knative-releases/knative.dev/net-kourier/cmd/kourier", "standin/net-kourier-controller", "standin", standin, "kourier", true),
+		localImage{upstream: "docker.io/envoyproxy/envoy", repo: "standin/kourier-gateway", tag: "standin", standin: true,
+			image: testenv.ContainerImage{
+				Files:      append([]testenv.ContainerFile{{Path: "/usr/local/bin/envoy", Source: standin}}, base...),
+				Entrypoint: []string{"/usr/local/bin/envoy"},
+			}},
+	)
+	for i := range out {
+		repo, err := name.NewRepository(out[i].upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i].upstream = repo.Name()
+	}
+	return out
+}
+
+// baseFiles are the base layer's /etc/passwd and /etc/group: root, the
+// nonroot user of distroless images, nobody.
+func baseFiles(t testing.TB) []testenv.ContainerFile {
+	t.Helper()
+	dir := t.TempDir()
+	passwd := filepath.Join(dir, "passwd")
+	group := filepath.Join(dir, "group")
+	if err := os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/sbin/nologin\n"+
+		"nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"+
+		"nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(group, []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []testenv.ContainerFile{{Path: "/etc/passwd", Source: passwd}, {Path: "/etc/group", Source: group}}
+}
+
+// pushImages packs every image and pushes it to the registry; it returns
+// each image's reference there, by upstream repository.
+func pushImages(t testing.TB, reg *regtest.Registry, imgs []localImage) map[string]string {
+	t.Helper()
+	refs := map[string]string{}
+	for _, li := range imgs {
+		img, err := li.image.Image()
+		if err != nil {
+			t.Fatalf("image %s: %v", li.repo, err)
+		}
+		ref := reg.Ref("e2e/" + li.repo + ":" + li.tag)
+		regtest.Push(t, ref, img)
+		refs[li.upstream] = ref
+	}
+	return refs
+}
+
+// replaceMap is spec.images.replace for the references the rendered stacks
+// and the k0s config name: each whole reference as found (Knative's carry
+// upstream digests, which the images built here cannot match) mapped to
+// the image built here for its repository. A reference with no image built
+// here fails the test, naming it: the manifests grew an image.
+func replaceMap(t testing.TB, found []airgap.Ref, local map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	var missing []string
+	for _, r := range found {
+		ref, err := name.ParseReference(r.Ref)
+		if err != nil {
+			t.Fatalf("image %s: %v", r.Ref, err)
+		}
+		to, ok := local[ref.Context().Name()]
+		if !ok {
+			missing = append(missing, fmt.Sprintf("%s (found at %s)", r.Ref, r.Locations))
+			continue
+		}
+		out[r.Ref] = to
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		t.Fatalf("no image is built here for:\n  %s", strings.Join(missing, "\n  "))
+	}
+	return out
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
