@@ -181,7 +181,7 @@ k0s_source() {
 		die "$K0S_MODULE@$K0S_VERSION go.mod does not pin k8s.io/kubernetes $from_k: update K0S_K8S_VERSION"
 	tmp=$dir.tmp
 	rm -rf "$tmp"
-	cp -r "$src" "$tmp" && chmod -R u+w "$tmp" || die "copying $src failed"
+	{ cp -r "$src" "$tmp" && chmod -R u+w "$tmp"; } || die "copying $src failed"
 	sed -E -i "/^[[:space:]]*k8s\.io\//{s/ ${from_s//./\\.}\b/ $to_s/g; s/ ${from_k//./\\.}\b/ $to_k/g}" "$tmp/go.mod"
 	if grep -Eq "k8s\.io/.* (${from_s//./\\.}|${from_k//./\\.})\b" "$tmp/go.mod"; then
 		die "k0s go.mod still names Kubernetes $from_k after the move"
@@ -209,7 +209,7 @@ build_one() { # component outdir
 	kine)
 		local pkg=github.com/k3s-io/kine
 		# go install pkg@version refuses -mod=mod.
-		GOFLAGS= GOBIN=$out CGO_ENABLED=1 CGO_CFLAGS="$KINE_CFLAGS" \
+		GOFLAGS='' GOBIN=$out CGO_ENABLED=1 CGO_CFLAGS="$KINE_CFLAGS" \
 			go install -trimpath -tags "$KINE_TAGS" \
 			-ldflags "-s -w -X $pkg/pkg/version.Version=$KINE_VERSION -X $pkg/pkg/version.GitCommit=not_available" \
 			"$pkg@$KINE_VERSION" >&2

@@ -34,7 +34,7 @@ ssh-keygen -q -t ed25519 -N "" -f "$WORK/key" -C bench
 ARGS=(--os-only --os-mirror "$MIRROR" --ssh-enabled --ssh-authorized-keys "$(cat "$WORK/key.pub")")
 # --payload DIR replaces --os-only: the files of DIR as laid out on the node.
 [ -n "$PAYLOAD" ] && ARGS=("${ARGS[@]:1}" --payload "$PAYLOAD")
-secs() { local s=$(date +%s.%N); "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
+secs() { local s; s=$(date +%s.%N); "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; exit 1; }; echo "$(date +%s.%N) - $s" | bc; }
 
 echo "== edgeimg build (x86_64-efi, raw)"
 export EDGEIMG_CACHE="$WORK/cache"
@@ -88,7 +88,7 @@ CONF
 	printf 'mkosi cold build        %7.1f s\n' "$mcold"
 	printf 'mkosi warm rebuild      %7.1f s (Incremental=yes, package cache)\n' "$mwarm"
 	printf 'edgeimg warm / mkosi warm = %.2f\n' "$(echo "$warm / $mwarm" | bc -l)"
-	ls -ls "$T/work/image.raw" | awk '{printf "mkosi image: %d bytes, %d KiB allocated\n", $6, $1}'
+	stat -c "%s %b %B" "$T/work/image.raw" | awk '{printf "mkosi image: %d bytes, %d KiB allocated\n", $1, $2 * $3 / 1024}'
 fi
 
 echo "== image bytes"
