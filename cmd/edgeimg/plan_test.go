@@ -33,7 +33,7 @@ func TestPlanCommand(t *testing.T) {
 	}{
 		{"default fits", []string{"plan"}, 0, []string{"knative-serving/activator", "300m→", "kube-system/coredns", "default/hello", "queue-proxy", "allocatable", "verdict: FITS"}},
 		{"untransformed does not fit", []string{"plan", "--resources-strategy", "none"}, exitDoesNotFit, []string{"verdict: DOES NOT FIT", "535m CPU"}},
-		{"1 GiB", []string{"plan", "--node-memory", "1Gi"}, 0, []string{"1024Mi", "verdict: FITS"}},
+		{"1 GiB", []string{"plan", "--node-memory", "1Gi"}, exitDoesNotFit, []string{"1024Mi", "exceeds the node's memory", "verdict: DOES NOT FIT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

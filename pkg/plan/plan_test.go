@@ -98,7 +98,7 @@ func TestCompute(t *testing.T) {
 				t.Errorf("verdict = %q", p.Verdict())
 			}
 		}},
-		{"fit keeps memory limits at least twice idle", node("1", "1Gi"), res(spec.StrategyFit, 0), true, func(t *testing.T, p *Plan) {
+		{"fit keeps memory limits at least twice idle", node("1", "2Gi"), res(spec.StrategyFit, 0), true, func(t *testing.T, p *Plan) {
 			for _, w := range p.Workloads {
 				if w.Limits.MemoryBytes > 0 && w.Limits.MemoryBytes < 2*w.IdleMemoryBytes {
 					t.Errorf("%s memory limit %d below twice idle %d", w.ID(), w.Limits.MemoryBytes, w.IdleMemoryBytes)
