@@ -65,6 +65,9 @@ func runBuild(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := printSpecIfDryRun(c, d); err != nil {
+		return err
+	}
 	var formats []string
 	for _, f := range c.StringSlice("format") {
 		for _, x := range strings.Split(f, ",") {

@@ -59,6 +59,9 @@ func runDeploy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := printSpecIfDryRun(c, d); err != nil {
+		return err
+	}
 	hosts, err := deployHosts(c, &d.Spec)
 	if err != nil {
 		return err

@@ -72,7 +72,7 @@ node platform's blobs into the shared cache (a second pull needs no network);
 				Name:   "pull",
 				Usage:  "resolve every image to a digest and fetch it into the cache",
 				Flags:  withSpec(input, registry),
-				Action: func(c *cli.Context) error { _, err := imagesPull(c); return err },
+				Action: dryRunImages(func(c *cli.Context) error { _, err := imagesPull(c); return err }),
 			},
 			{
 				Name:  "preload",
@@ -81,7 +81,7 @@ node platform's blobs into the shared cache (a second pull needs no network);
 					&cli.StringFlag{Name: "root", Required: true, Usage: "containerd root to create (k0s: /var/lib/k0s/containerd)"},
 					&cli.BoolFlag{Name: "force", Usage: "replace an existing root"},
 				}),
-				Action: imagesPreload,
+				Action: dryRunImages(imagesPreload),
 			},
 			{
 				Name:  "bundle",
@@ -90,7 +90,7 @@ node platform's blobs into the shared cache (a second pull needs no network);
 					&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "tar file to write"},
 					&cli.BoolFlag{Name: "force", Usage: "replace an existing file"},
 				}),
-				Action: imagesBundle,
+				Action: dryRunImages(imagesBundle),
 			},
 		},
 	}

@@ -153,3 +153,43 @@ func TestManifestsBadInputLeavesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestDryRunEverywhere: every command that reads a spec prints the fully
+// defaulted spec under --dry-run and changes nothing.
+func TestDryRunEverywhere(t *testing.T) {
+	for _, args := range [][]string{
+		{"plan"},
+		{"k0sconfig"},
+		{"manifests", "-o", "OUT"},
+		{"images", "pull"},
+		{"images", "preload", "--root", "OUT"},
+		{"images", "bundle", "-o", "OUT"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			cacheDir := filepath.Join(dir, "cache")
+			for i, a := range args {
+				if a == "OUT" {
+					args[i] = filepath.Join(dir, "out")
+				}
+			}
+			cmd := append([]string{"--cache-dir", cacheDir}, args...)
+			cmd = append(cmd, "--dry-run", "--upstream", fixtures.Upstream(t))
+			app := newApp()
+			var out strings.Builder
+			app.Writer, app.ErrWriter = &out, &out
+			if err := app.Run(append([]string{"edgeimg"}, cmd...)); err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), "# fully defaulted spec\napiVersion: edgeimg.io/v1alpha1") {
+				t.Errorf("no defaulted spec printed:\n%s", out.String())
+			}
+			if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+				t.Error("--dry-run wrote its output")
+			}
+			if entries, _ := os.ReadDir(filepath.Join(cacheDir, "blobs")); len(entries) > 0 {
+				t.Error("--dry-run downloaded into the cache")
+			}
+		})
+	}
+}

@@ -89,7 +89,7 @@ func loadSpec(c *cli.Context) (*spec.Document, error) {
 }
 
 // printSpecIfDryRun prints the defaulted spec for --dry-run and reports
-// whether it did.
+// whether it did; commands that show more of what they would do go on.
 func printSpecIfDryRun(c *cli.Context, d *spec.Document) (bool, error) {
 	if !c.Bool("dry-run") {
 		return false, nil
@@ -100,6 +100,26 @@ func printSpecIfDryRun(c *cli.Context, d *spec.Document) (bool, error) {
 	}
 	fmt.Fprintf(c.App.Writer, "# fully defaulted spec\n%s", data)
 	return true, nil
+}
+
+// dryRunImages is what the images commands do under --dry-run: print the
+// defaulted spec and the images they would pull, touching no registry and
+// writing nothing.
+func dryRunImages(next cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if !c.Bool("dry-run") {
+			return next(c)
+		}
+		d, err := loadSpec(c)
+		if err != nil {
+			return err
+		}
+		if _, err := printSpecIfDryRun(c, d); err != nil {
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, "# images that would be pulled")
+		return imagesList(c)
+	}
 }
 
 type indented struct{ err error }
