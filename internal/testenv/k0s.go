@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +90,12 @@ type K0sOptions struct {
 	ExtraArgs []string
 	// KubeletExtraArgs are appended to the harness's kubelet flags.
 	KubeletExtraArgs []string
+	// Env is added to k0s's environment, which k0s passes on to every
+	// component it runs; a variable named <COMPONENT>_<NAME> (upper-cased
+	// component name, such as KUBE-APISERVER_GOGC) becomes <NAME> for that
+	// component only (k0s pkg/supervisor getEnv). Names may contain '-':
+	// they reach k0s through env(1), not a shell.
+	Env map[string]string
 	// BeforeStart, when set, runs after the data dir is laid out (bin,
 	// images, manifests) and before k0s starts: for example to preload
 	// <data-dir>/containerd.
@@ -441,11 +449,12 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	args := append([]string{
 		"-m", "--propagation", "slave", "nsenter", "--net=/run/netns/" + k.NetNS, "--",
 		"/bin/sh", "-c", k0sLaunch, "k0s-launch", state,
-		bins["k0s"], "controller", "--single",
-		"--data-dir=" + k.DataDir,
-		"--config=" + cfgPath,
-		"--kubelet-extra-args=" + strings.Join(kubeletArgs, " "),
-	}, opts.ExtraArgs...)
+	}, envArgs(opts.Env)...)
+	args = append(args, bins["k0s"], "controller", "--single",
+		"--data-dir="+k.DataDir,
+		"--config="+cfgPath,
+		"--kubelet-extra-args="+strings.Join(kubeletArgs, " "))
+	args = append(args, opts.ExtraArgs...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), "K0S_CGROUP_PROCS="+strings.Join(cg.procsFiles("k0s"), " "))
 	start := time.Now()
@@ -487,6 +496,20 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	}
 	k.NodeReady = time.Since(start)
 	return k, nil
+}
+
+// envArgs runs the command through env(1) with env added: a POSIX shell
+// drops variables whose names are not shell identifiers (such as
+// KUBE-APISERVER_GOGC) from the environment of what it execs.
+func envArgs(env map[string]string) []string {
+	if len(env) == 0 {
+		return nil
+	}
+	args := []string{"/usr/bin/env"}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		args = append(args, k+"="+env[k])
+	}
+	return args
 }
 
 // k0sConfigFor sets spec.api.address (and sans) and turns telemetry off in

@@ -3,7 +3,9 @@ package testenv
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -206,6 +208,49 @@ func TestK0sConfigFor(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnvArgs runs the launch's last step as StartK0s does (/bin/sh's
+// `exec "$@"`) and checks that the variables reach the program, names with
+// '-' included, which the shell alone drops.
+func TestEnvArgs(t *testing.T) {
+	env := map[string]string{"GOGC": "50", "KUBE-APISERVER_GOMEMLIMIT": "200MiB"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+		lost []string
+	}{
+		{"through env(1)", envArgs(env), []string{"GOGC=50", "KUBE-APISERVER_GOMEMLIMIT=200MiB"}, nil},
+		{"shell only", nil, []string{"GOGC=50"}, []string{"KUBE-APISERVER_GOMEMLIMIT=200MiB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"-c", `exec "$@"`, "launch"}, tc.args...)
+			cmd := exec.Command("/bin/sh", append(args, "/usr/bin/env")...)
+			if tc.args == nil {
+				// The shell inherits them instead.
+				cmd = exec.Command("/usr/bin/env", "GOGC=50", "KUBE-APISERVER_GOMEMLIMIT=200MiB", "/bin/sh", "-c", `exec "$@"`, "launch", "/usr/bin/env")
+			}
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(string(out), "\n")
+			for _, w := range tc.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("environment lacks %s:\n%s", w, out)
+				}
+			}
+			for _, l := range tc.lost {
+				if slices.Contains(lines, l) {
+					t.Errorf("the shell kept %s: envArgs may not be needed", l)
+				}
+			}
+		})
+	}
+	if envArgs(nil) != nil {
+		t.Errorf("envArgs(nil) = %q, want nothing", envArgs(nil))
 	}
 }
 
