@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -112,7 +113,11 @@ type K0sOptions struct {
 	CPUMilli int64
 	// MemoryLimit, when positive, is a hard memory limit (bytes) on the
 	// whole cluster's cgroup, page cache included: a node with less memory
-	// than this machine.
+	// than this machine. The cluster is then also charged for every file
+	// page it uses, as a real node's memory holds them: the binaries are
+	// copied into the data dir instead of linked, and the page cache of the
+	// data dir (copies, preloaded images) is dropped before k0s starts, so
+	// no page the cluster maps was read, and charged, elsewhere first.
 	MemoryLimit int64
 	// Timeout bounds the wait for apiserver and node readiness (default 4 min).
 	Timeout time.Duration
@@ -316,11 +321,23 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 		}
 	}
 	for n, p := range bins {
-		if n == "k0s" {
-			continue
-		}
-		if err = os.Symlink(p, filepath.Join(k.DataDir, "bin", n)); err != nil {
-			return k, err
+		dst := filepath.Join(k.DataDir, "bin", n)
+		switch {
+		case opts.MemoryLimit > 0 && n == "k0s":
+			dst = filepath.Join(dir, "k0s")
+			fallthrough
+		case opts.MemoryLimit > 0:
+			if err = copyFile(p, dst); err != nil {
+				return k, err
+			}
+			if err = os.Chmod(dst, 0o755); err != nil {
+				return k, err
+			}
+			bins[n] = dst
+		case n != "k0s":
+			if err = os.Symlink(p, dst); err != nil {
+				return k, err
+			}
 		}
 	}
 	for _, tarPath := range opts.ImageTars {
@@ -378,6 +395,11 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	if opts.ConfigFunc != nil {
 		if cfgYAML, err = opts.ConfigFunc(k.DataDir); err != nil {
 			return k, fmt.Errorf("k0s config: %w", err)
+		}
+	}
+	if opts.MemoryLimit > 0 {
+		if err = dropPageCache(dir); err != nil {
+			return k, err
 		}
 	}
 
@@ -885,6 +907,28 @@ func runCmd(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// dropPageCache writes back and drops the page cache of every regular file
+// under dir (posix_fadvise DONTNEED), so the next reader is charged for it.
+func dropPageCache(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("drop page cache: %w", err)
+		}
+		defer f.Close()
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return fmt.Errorf("drop page cache: fdatasync %s: %w", p, err)
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			return fmt.Errorf("drop page cache: fadvise %s: %w", p, err)
+		}
+		return nil
+	})
 }
 
 func copyFile(src, dst string) error {
