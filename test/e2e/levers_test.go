@@ -127,9 +127,17 @@ func runLever(b *testing.B, l lever, memoryLimit int64) leverRun {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var restarted []string
 	for _, p := range pods.Items {
 		for _, cs := range p.Status.ContainerStatuses {
 			r.podRestarts += int(cs.RestartCount)
+			if cs.RestartCount > 0 {
+				why := ""
+				if t := cs.LastTerminationState.Terminated; t != nil {
+					why = fmt.Sprintf(" (last: %s, exit %d)", t.Reason, t.ExitCode)
+				}
+				restarted = append(restarted, fmt.Sprintf("%s/%s %s ×%d%s", p.Namespace, p.Name, cs.Name, cs.RestartCount, why))
+			}
 		}
 	}
 	lines, err := e.k0sLogLines("Restarted (")
@@ -140,8 +148,8 @@ func runLever(b *testing.B, l lever, memoryLimit int64) leverRun {
 	// Printed, not logged: a benchmark's log is cut short.
 	fmt.Printf("lever %s: apiserver ready %.1fs, node Ready %.1fs, stacks applied %.1fs, hello Ready %.1fs; OOM kills %d, pod restarts %d, component restarts %d\n%s",
 		l.name, r.api.Seconds(), r.node.Seconds(), r.stacks.Seconds(), r.hello.Seconds(), r.oomKills, r.podRestarts, r.componentRestarts, memoryTable(r.mem))
-	for _, line := range lines {
-		fmt.Printf("  %s\n", line)
+	for _, line := range append(restarted, lines...) {
+		fmt.Printf("  restarted: %s\n", line)
 	}
 	return r
 }
