@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -88,6 +91,12 @@ type K0sOptions struct {
 	ExtraArgs []string
 	// KubeletExtraArgs are appended to the harness's kubelet flags.
 	KubeletExtraArgs []string
+	// Env is added to k0s's environment, which k0s passes on to every
+	// component it runs; a variable named <COMPONENT>_<NAME> (upper-cased
+	// component name, such as KUBE-APISERVER_GOGC) becomes <NAME> for that
+	// component only (k0s pkg/supervisor getEnv). Names may contain '-':
+	// they reach k0s through env(1), not a shell.
+	Env map[string]string
 	// BeforeStart, when set, runs after the data dir is laid out (bin,
 	// images, manifests) and before k0s starts: for example to preload
 	// <data-dir>/containerd.
@@ -104,7 +113,11 @@ type K0sOptions struct {
 	CPUMilli int64
 	// MemoryLimit, when positive, is a hard memory limit (bytes) on the
 	// whole cluster's cgroup, page cache included: a node with less memory
-	// than this machine.
+	// than this machine. The cluster is then also charged for every file
+	// page it uses, as a real node's memory holds them: the binaries are
+	// copied into the data dir instead of linked, and the page cache of the
+	// data dir (copies, preloaded images) is dropped before k0s starts, so
+	// no page the cluster maps was read, and charged, elsewhere first.
 	MemoryLimit int64
 	// Timeout bounds the wait for apiserver and node readiness (default 4 min).
 	Timeout time.Duration
@@ -308,11 +321,23 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 		}
 	}
 	for n, p := range bins {
-		if n == "k0s" {
-			continue
-		}
-		if err = os.Symlink(p, filepath.Join(k.DataDir, "bin", n)); err != nil {
-			return k, err
+		dst := filepath.Join(k.DataDir, "bin", n)
+		switch {
+		case opts.MemoryLimit > 0 && n == "k0s":
+			dst = filepath.Join(dir, "k0s")
+			fallthrough
+		case opts.MemoryLimit > 0:
+			if err = copyFile(p, dst); err != nil {
+				return k, err
+			}
+			if err = os.Chmod(dst, 0o755); err != nil {
+				return k, err
+			}
+			bins[n] = dst
+		case n != "k0s":
+			if err = os.Symlink(p, dst); err != nil {
+				return k, err
+			}
 		}
 	}
 	for _, tarPath := range opts.ImageTars {
@@ -370,6 +395,11 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	if opts.ConfigFunc != nil {
 		if cfgYAML, err = opts.ConfigFunc(k.DataDir); err != nil {
 			return k, fmt.Errorf("k0s config: %w", err)
+		}
+	}
+	if opts.MemoryLimit > 0 {
+		if err = dropPageCache(dir); err != nil {
+			return k, err
 		}
 	}
 
@@ -441,11 +471,12 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	args := append([]string{
 		"-m", "--propagation", "slave", "nsenter", "--net=/run/netns/" + k.NetNS, "--",
 		"/bin/sh", "-c", k0sLaunch, "k0s-launch", state,
-		bins["k0s"], "controller", "--single",
-		"--data-dir=" + k.DataDir,
-		"--config=" + cfgPath,
-		"--kubelet-extra-args=" + strings.Join(kubeletArgs, " "),
-	}, opts.ExtraArgs...)
+	}, envArgs(opts.Env)...)
+	args = append(args, bins["k0s"], "controller", "--single",
+		"--data-dir="+k.DataDir,
+		"--config="+cfgPath,
+		"--kubelet-extra-args="+strings.Join(kubeletArgs, " "))
+	args = append(args, opts.ExtraArgs...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), "K0S_CGROUP_PROCS="+strings.Join(cg.procsFiles("k0s"), " "))
 	start := time.Now()
@@ -487,6 +518,20 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
 	}
 	k.NodeReady = time.Since(start)
 	return k, nil
+}
+
+// envArgs runs the command through env(1) with env added: a POSIX shell
+// drops variables whose names are not shell identifiers (such as
+// KUBE-APISERVER_GOGC) from the environment of what it execs.
+func envArgs(env map[string]string) []string {
+	if len(env) == 0 {
+		return nil
+	}
+	args := []string{"/usr/bin/env"}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		args = append(args, k+"="+env[k])
+	}
+	return args
 }
 
 // k0sConfigFor sets spec.api.address (and sans) and turns telemetry off in
@@ -862,6 +907,28 @@ func runCmd(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// dropPageCache writes back and drops the page cache of every regular file
+// under dir (posix_fadvise DONTNEED), so the next reader is charged for it.
+func dropPageCache(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("drop page cache: %w", err)
+		}
+		defer f.Close()
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return fmt.Errorf("drop page cache: fdatasync %s: %w", p, err)
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			return fmt.Errorf("drop page cache: fadvise %s: %w", p, err)
+		}
+		return nil
+	})
 }
 
 func copyFile(src, dst string) error {

@@ -1,13 +1,18 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -209,6 +214,49 @@ func TestK0sConfigFor(t *testing.T) {
 	}
 }
 
+// TestEnvArgs runs the launch's last step as StartK0s does (/bin/sh's
+// `exec "$@"`) and checks that the variables reach the program, names with
+// '-' included, which the shell alone drops.
+func TestEnvArgs(t *testing.T) {
+	env := map[string]string{"GOGC": "50", "KUBE-APISERVER_GOMEMLIMIT": "200MiB"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+		lost []string
+	}{
+		{"through env(1)", envArgs(env), []string{"GOGC=50", "KUBE-APISERVER_GOMEMLIMIT=200MiB"}, nil},
+		{"shell only", nil, []string{"GOGC=50"}, []string{"KUBE-APISERVER_GOMEMLIMIT=200MiB"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"-c", `exec "$@"`, "launch"}, tc.args...)
+			cmd := exec.Command("/bin/sh", append(args, "/usr/bin/env")...)
+			if tc.args == nil {
+				// The shell inherits them instead.
+				cmd = exec.Command("/usr/bin/env", "GOGC=50", "KUBE-APISERVER_GOMEMLIMIT=200MiB", "/bin/sh", "-c", `exec "$@"`, "launch", "/usr/bin/env")
+			}
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(string(out), "\n")
+			for _, w := range tc.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("environment lacks %s:\n%s", w, out)
+				}
+			}
+			for _, l := range tc.lost {
+				if slices.Contains(lines, l) {
+					t.Errorf("the shell kept %s: envArgs may not be needed", l)
+				}
+			}
+		})
+	}
+	if envArgs(nil) != nil {
+		t.Errorf("envArgs(nil) = %q, want nothing", envArgs(nil))
+	}
+}
+
 func waitKubeProxy(t *testing.T, ctx context.Context, cs kubernetes.Interface, k *K0s) {
 	t.Helper()
 	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
@@ -302,5 +350,52 @@ func TestPrivateIPAM(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDropPageCache writes a file (its pages cached, dirty) and checks that
+// none of them stays resident after dropPageCache (mincore on a mapping).
+func TestDropPageCache(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sub", "f")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 20
+	if err := os.WriteFile(p, bytes.Repeat([]byte{7}, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(p, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	resident := func() int {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(m)
+		vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+		if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+			t.Fatalf("mincore: %v", errno)
+		}
+		n := 0
+		for _, v := range vec {
+			n += int(v & 1)
+		}
+		return n
+	}
+	if n := resident(); n == 0 {
+		t.Fatalf("no page of a file just written is resident: mincore cannot tell")
+	}
+	if err := dropPageCache(dir); err != nil {
+		t.Fatal(err)
+	}
+	if n := resident(); n != 0 {
+		t.Errorf("%d pages still resident after dropPageCache", n)
 	}
 }

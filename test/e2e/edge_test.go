@@ -71,6 +71,13 @@ type edgeOptions struct {
 	// planNode caps the whole cluster at the plan's node: its CPUs as a
 	// CFS quota, its memory as a hard cgroup limit (page cache included).
 	planNode bool
+	// cpuMilli and memoryLimit, when positive, cap the whole cluster
+	// (a CFS quota, a hard memory limit) without planNode.
+	cpuMilli, memoryLimit int64
+	// spec, when set, changes the test's spec before it is rendered.
+	spec func(*spec.Document) error
+	// env is added to k0s's environment (testenv.K0sOptions.Env).
+	env map[string]string
 }
 
 // edge is a running k0s node with the rendered stack.
@@ -102,6 +109,11 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	doc, err := spec.Parse("e2e spec", []byte(specYAML))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.spec != nil {
+		if err := opts.spec(doc); err != nil {
+			t.Fatalf("spec: %v", err)
+		}
 	}
 	// A first rendering finds the upstream references to map.
 	first, err := render.Render(ctx, doc, render.Options{Upstream: fixtures})
@@ -190,10 +202,12 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	}
 
 	reserved := kubeReserved(t, first)
-	var cpu, memLimit int64
+	cpu, memLimit := opts.cpuMilli, opts.memoryLimit
 	if opts.planNode {
 		cpu, memLimit = first.Plan.Node.CPUMilli, first.Plan.Node.MemoryBytes
-		t.Logf("the whole cluster capped at %dm CPU (CFS quota) and %d MiB (memory limit)", cpu, memLimit>>20)
+	}
+	if cpu > 0 || memLimit > 0 {
+		t.Logf("the whole cluster capped at %dm CPU (CFS quota) and %d MiB (memory limit; 0: none)", cpu, memLimit>>20)
 	}
 	e.k = testenv.StartK0s(t, testenv.K0sOptions{
 		CPUMilli:    cpu,
@@ -208,6 +222,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		// evict pods whenever the machine's disk is 85% full, so they are
 		// absolute here; memory.available stays the plan's.
 		KubeletExtraArgs: []string{"--kube-reserved=" + reserved, evictionHard(first)},
+		Env:              opts.env,
 		Timeout:          5 * time.Minute,
 	})
 	t.Logf("kubelet --kube-reserved=%s (this machine minus the plan's %dm / %d MiB node)",

@@ -29,8 +29,27 @@ type nodeMemory struct {
 	// ProcessesPSS is the proportional set size: shared pages (the
 	// containerd-shim binary mapped by every shim) counted once.
 	ProcessesPSS map[string]int64
+	// ProcessesAnon is the anonymous part of the RSS (RssAnon): the Go
+	// heap, stacks and runtime, what GC settings can change; the rest is
+	// mapped binary text and data.
+	ProcessesAnon map[string]int64
 	// MetricsServer is metrics-server's view per pod, when it answered.
 	MetricsServer map[string]int64
+	// Cgroup is the whole cluster's memory cgroup, the figure a hard
+	// memory limit on the node is compared with.
+	Cgroup cgroupMemory
+}
+
+// cgroupMemory is a memory cgroup's own accounting.
+type cgroupMemory struct {
+	// Usage is the charged memory, page cache included.
+	Usage int64
+	// WorkingSet is Usage minus inactive file pages (the kubelet's measure).
+	WorkingSet int64
+	// Peak is the highest Usage since the cgroup was made (v1
+	// memory.max_usage_in_bytes, v2 memory.peak; 0 when the kernel has
+	// no such file).
+	Peak int64
 }
 
 func (m nodeMemory) podsTotal() int64      { return sum(m.Pods) }
@@ -67,9 +86,12 @@ func (e *edge) memoryCgroup() (string, bool, error) {
 // measureMemory reads the pods' working sets from their cgroups and the
 // other processes' RSS, mapping pod cgroups to names through the API.
 func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error) {
-	m := nodeMemory{Pods: map[string]int64{}, Processes: map[string]int64{}, ProcessesPSS: map[string]int64{}}
+	m := nodeMemory{Pods: map[string]int64{}, Processes: map[string]int64{}, ProcessesPSS: map[string]int64{}, ProcessesAnon: map[string]int64{}}
 	root, v2, err := e.memoryCgroup()
 	if err != nil {
+		return m, err
+	}
+	if m.Cgroup, err = readCgroupMemory(root, v2); err != nil {
 		return m, err
 	}
 	pods, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
@@ -112,11 +134,12 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 		if inPods[pid] {
 			continue
 		}
-		comm, rss, err := procRSS(pid)
+		comm, rss, anon, err := procRSS(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}
 		m.Processes[comm] += rss
+		m.ProcessesAnon[comm] += anon
 		if pss, err := procPSS(pid); err == nil {
 			m.ProcessesPSS[comm] += pss
 		}
@@ -197,33 +220,69 @@ func pidsUnder(dir string) map[int]bool {
 	return pids
 }
 
-// procRSS is a process's name and resident set size.
-func procRSS(pid int) (string, int64, error) {
+// procRSS is a process's name, resident set size and its anonymous part.
+func procRSS(pid int) (name string, rss, anon int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "", 0, err
+		return "", 0, 0, err
 	}
 	defer f.Close()
-	var name string
-	var rss int64 = -1
+	rss = -1
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), ":")
 		switch k {
 		case "Name":
 			name = strings.TrimSpace(v)
-		case "VmRSS":
+		case "VmRSS", "RssAnon":
 			kb, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			if err != nil {
-				return "", 0, err
+				return "", 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
 			}
-			rss = kb * 1024
+			if k == "VmRSS" {
+				rss = kb * 1024
+			} else {
+				anon = kb * 1024
+			}
 		}
 	}
 	if rss < 0 {
-		return name, 0, nil // a kernel thread or a zombie
+		return name, 0, 0, nil // a kernel thread or a zombie
 	}
-	return name, rss, nil
+	return name, rss, anon, nil
+}
+
+// readCgroupMemory reads a memory cgroup's usage, working set and peak.
+func readCgroupMemory(dir string, v2 bool) (cgroupMemory, error) {
+	var c cgroupMemory
+	ws, err := workingSet(dir, v2)
+	if err != nil {
+		return c, err
+	}
+	c.WorkingSet = ws
+	usage, peak := "memory.usage_in_bytes", "memory.max_usage_in_bytes"
+	if v2 {
+		usage, peak = "memory.current", "memory.peak"
+	}
+	if c.Usage, err = readInt(filepath.Join(dir, usage)); err != nil {
+		return c, err
+	}
+	if p, err := readInt(filepath.Join(dir, peak)); err == nil {
+		c.Peak = p
+	}
+	return c, nil
+}
+
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
 }
 
 // procPSS is a process's proportional set size (smaps_rollup).
@@ -294,12 +353,17 @@ func memoryTable(m nodeMemory) string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k, mib(m.Pods[k]), ms)
 	}
 	fmt.Fprintf(tw, "%s\t%s\t\t\n", "pods total", mib(m.podsTotal()))
-	fmt.Fprintf(tw, "%s\tRSS\tPSS\t\n", "PROCESS")
+	fmt.Fprintf(tw, "%s\tRSS\tPSS\tanon RSS\t\n", "PROCESS")
 	for _, k := range sortedKeys(m.Processes) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", k, mib(m.Processes[k]), mib(m.ProcessesPSS[k]))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", k, mib(m.Processes[k]), mib(m.ProcessesPSS[k]), mib(m.ProcessesAnon[k]))
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "processes total", mib(m.processesTotal()), mib(sum(m.ProcessesPSS)))
-	fmt.Fprintf(tw, "%s\t%s\t%s\t\n", "node total (pods + processes)", mib(m.Total()), mib(m.TotalPSS()))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", "processes total", mib(m.processesTotal()), mib(sum(m.ProcessesPSS)), mib(sum(m.ProcessesAnon)))
+	fmt.Fprintf(tw, "%s\t%s\t%s\t\t\n", "node total (pods + processes)", mib(m.Total()), mib(m.TotalPSS()))
+	if m.Cgroup.Usage > 0 {
+		fmt.Fprintf(tw, "%s\t%s\t\t\t\n", "cluster cgroup working set", mib(m.Cgroup.WorkingSet))
+		fmt.Fprintf(tw, "%s\t%s\t\t\t\n", "cluster cgroup usage (page cache incl.)", mib(m.Cgroup.Usage))
+		fmt.Fprintf(tw, "%s\t%s\t\t\t\n", "cluster cgroup peak usage", mib(m.Cgroup.Peak))
+	}
 	tw.Flush()
 	return b.String()
 }
