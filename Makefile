@@ -17,7 +17,7 @@ BIN := bin/edgeimg
 OUT ?= out
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build image deps testbins test e2e bench lint clean
+.PHONY: all build image deps testbins test e2e e2ebins levers bench lint clean
 
 all: build
 
@@ -43,11 +43,21 @@ test: deps testbins
 
 # e2e runs the stack on a real k0s single node built from source, with
 # images built from Go source (hack/e2e-images.sh); as root.
-e2e: deps
+e2e: e2ebins
+	EDGEIMG_CI=1 $(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e
+
+e2ebins: deps
 	bash hack/build-bins.sh -q all >/dev/null
 	bash hack/build-containerd.sh -q >/dev/null
 	bash hack/e2e-images.sh -q all >/dev/null
-	EDGEIMG_CI=1 $(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e
+
+# levers measures the idle node's memory with each k0s memory lever alone
+# and combined (README: "How close to 1 GiB"), ~2 min per lever;
+# LEVERS='gogc25|combined' picks some, EDGEIMG_LEVER_MEMORY=900Mi adds a
+# hard memory limit on the whole cluster.
+LEVERS ?= .*
+levers: e2ebins
+	EDGEIMG_CI=1 $(GO) test -tags e2e -run '^$$' -bench 'BenchmarkLevers/($(LEVERS))$$' -benchtime 1x -timeout 90m ./test/e2e
 
 bench: deps testbins
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -93,6 +94,8 @@ type Config struct {
 	DataDir string
 	// DisabledComponents are passed to k0s with --disable-components.
 	DisabledComponents []string
+	// Env is k0s's environment (spec.k0s.env), passed with --env.
+	Env map[string]string
 
 	network  string  // spec.k0s.network
 	user     jsonMap // the user's spec.k0s.config as a whole ClusterConfig document
@@ -149,7 +152,7 @@ func Build(d *spec.Document, r Reservations, opts ...Option) (*Config, error) {
 			"network.provider %q conflicts with spec.k0s.network %q: choose the pod network with spec.k0s.network (%s or %s)",
 			got, s.K0s.Network, spec.NetworkKubeRouter, spec.NetworkBridge)}
 	}
-	c := &Config{Cluster: cluster, DataDir: o.dataDir, DisabledComponents: disabled, network: s.K0s.Network, user: user}
+	c := &Config{Cluster: cluster, DataDir: o.dataDir, DisabledComponents: disabled, Env: maps.Clone(s.K0s.Env), network: s.K0s.Network, user: user}
 	if err := c.checkImages(); err != nil {
 		return nil, err
 	}
@@ -325,6 +328,9 @@ func (c *Config) InstallFlags() []string {
 	if c.DataDir != DefaultDataDir {
 		flags = append(flags, "--data-dir="+c.DataDir)
 	}
+	for _, kv := range c.envList() {
+		flags = append(flags, "--env="+kv)
+	}
 	return append(flags, "-c", ConfigPath)
 }
 
@@ -346,6 +352,15 @@ func (c *Config) unitArgs() []string {
 		args = append(args, "--"+f.name+"="+f.value)
 	}
 	return args
+}
+
+// envList is Env as NAME=VALUE, sorted by name.
+func (c *Config) envList() []string {
+	out := make([]string, 0, len(c.Env))
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		out = append(out, k+"="+c.Env[k])
+	}
+	return out
 }
 
 // Disabled reports whether the k0s component is disabled.

@@ -26,6 +26,10 @@ func (c *Config) Unit(k0sPath string) []byte {
 	for _, a := range c.unitArgs() {
 		b.WriteString(" " + unitEscape(a))
 	}
+	// k0s writes each --env, in the order given, as a quoted Environment=.
+	for _, kv := range c.envList() {
+		b.WriteString("\nEnvironment=\"" + kv + "\"")
+	}
 	b.WriteString("\n\n")
 	b.WriteString("RestartSec=10\n")
 	b.WriteString("Delegate=yes\n")

@@ -60,6 +60,7 @@ var unitCases = []struct {
 	{"default", header, nil},
 	{"bridge, disabled components", header + "spec:\n  k0s:\n    network: bridge\n    disableComponents: [metrics-server, konnectivity-server, helm]\n", nil},
 	{"data dir", header, []k0sconfig.Option{k0sconfig.WithDataDir("/srv/k0s data")}},
+	{"environment", header + "spec:\n  k0s:\n    env: {KUBE-APISERVER_GOGC: \"50\", GOMEMLIMIT: 40MiB, HTTPS_PROXY: \"http://proxy.local:3128\"}\n", nil},
 }
 
 // TestInstallFlagsParseWithK0s parses InstallFlags with k0s's own
@@ -90,6 +91,9 @@ func TestInstallFlagsParseWithK0s(t *testing.T) {
 			}
 			if v, _ := ctl.Flags().GetString("data-dir"); v != "" && v != c.DataDir {
 				t.Errorf("--data-dir = %q, want %q", v, c.DataDir)
+			}
+			if v, _ := ctl.Flags().GetStringArray("env"); len(v) != len(c.Env) {
+				t.Errorf("--env = %q, want %d variables", v, len(c.Env))
 			}
 			if v, _ := ctl.Flags().GetStringSlice("disable-components"); !slices.Equal(v, c.DisabledComponents) && len(v)+len(c.DisabledComponents) > 0 {
 				t.Errorf("--disable-components = %q, want %q", v, c.DisabledComponents)

@@ -123,6 +123,8 @@ func TestValidateErrors(t *testing.T) {
 		{"reserved too big", func(s *Spec) { s.Node.Reserved.CPU = MustQuantity("2") }, []string{"spec.node.reserved.cpu"}},
 		{"k0s version", func(s *Spec) { s.K0s.Version = "1.33" }, []string{"spec.k0s.version", "v1.33.8+k0s.1"}},
 		{"network", func(s *Spec) { s.K0s.Network = "calico" }, []string{"spec.k0s.network"}},
+		{"k0s env name", func(s *Spec) { s.K0s.Env = map[string]string{"GO GC": "50"} }, []string{"spec.k0s.env.GO GC"}},
+		{"k0s env value", func(s *Spec) { s.K0s.Env = map[string]string{"KUBE-APISERVER_GOGC": "50\nX=1"} }, []string{"spec.k0s.env.KUBE-APISERVER_GOGC"}},
 		{"service dup", func(s *Spec) { s.Services = append(s.Services, s.Services[0]) }, []string{"spec.services[1].name", "unique"}},
 		{"service image", func(s *Spec) { s.Services[0].Image = "ko://knative.dev/x" }, []string{"spec.services[0].image"}},
 		{"format", func(s *Spec) { s.Output.Formats = []string{"iso"} }, []string{"spec.output.formats[0]", `"iso"`}},

@@ -73,6 +73,11 @@ type K0s struct {
 	Network string `yaml:"network" doc:"pod network: kuberouter or bridge"`
 	// DisableComponents is passed to k0s as --disable-components.
 	DisableComponents []string `yaml:"disableComponents" doc:"k0s components to disable (e.g. metrics-server)"`
+	// Env is k0s's environment on the node (k0s install --env, the unit's
+	// Environment= lines). k0s passes it on to the components it runs; a
+	// name COMPONENT_NAME (KUBE-APISERVER_GOGC) is NAME for that component
+	// only. The Go runtime's GOGC and GOMEMLIMIT are the memory levers.
+	Env map[string]string `yaml:"env" doc:"environment of k0s and its components, NAME=VALUE; COMPONENT_NAME=VALUE for one component (KUBE-APISERVER_GOGC=50)"`
 	// Config is a k0s ClusterConfig document (or just its spec) merged over
 	// what edgeimg generates.
 	Config map[string]any `yaml:"config"`

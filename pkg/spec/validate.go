@@ -103,6 +103,7 @@ var (
 	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	k0sVersionRe = regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?\+k0s\.\d+$`)
 	releaseRe    = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+	k0sEnvNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	registryRe   = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:\d+)?$`)
 	envNameRe    = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
 	packageRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$`)
@@ -142,6 +143,13 @@ func (d *Document) Validate() error {
 	for i, c := range s.K0s.DisableComponents {
 		if !dnsLabel.MatchString(c) {
 			v.add(fmt.Sprintf("spec.k0s.disableComponents[%d]", i), "%q: expected a k0s component name such as metrics-server", c)
+		}
+	}
+	for name, val := range s.K0s.Env {
+		if !k0sEnvNameRe.MatchString(name) {
+			v.add("spec.k0s.env."+name, "expected a variable name of letters, digits and '_' (a component prefix such as KUBE-APISERVER_ may hold '-')")
+		} else if strings.ContainsAny(val, "\"\\\n\r") {
+			v.add("spec.k0s.env."+name, "%q: expected a value without quotes, backslashes or line breaks", val)
 		}
 	}
 	v.release("spec.knative.version", s.Knative.Version, DefaultKnativeVersion)

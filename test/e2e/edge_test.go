@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -24,6 +25,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/cache"
+	"github.com/edgeimg/edgeimg/pkg/deploy"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -76,8 +78,9 @@ type edgeOptions struct {
 	cpuMilli, memoryLimit int64
 	// spec, when set, changes the test's spec before it is rendered.
 	spec func(*spec.Document) error
-	// env is added to k0s's environment (testenv.K0sOptions.Env).
-	env map[string]string
+	// deploy puts the payload on the node as edgeimg deploy does: over
+	// SSH (a real sshd on loopback), the images as a bundle tar.
+	deploy bool
 }
 
 // edge is a running k0s node with the rendered stack.
@@ -87,6 +90,13 @@ type edge struct {
 	images    []airgap.Image
 	opts      edgeOptions
 	stagedDir string
+	// promoterScript is the payload's promote-staged on this machine.
+	promoterScript string
+	// deployed is the first deploy's result, deployHost and deployOpts
+	// what it ran with (opts.deploy).
+	deployed   deploy.Result
+	deployHost deploy.Host
+	deployOpts deploy.Options
 	// contentBefore are the blobs in containerd's content store before k0s
 	// started.
 	contentBefore []string
@@ -131,7 +141,8 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		t.Fatalf("k0s config for network bridge: %d extra files, want the CNI conflist", len(conflist))
 	}
 
-	e := &edge{opts: opts, stagedDir: filepath.Join(t.TempDir(), "staged")}
+	work := t.TempDir()
+	e := &edge{opts: opts, stagedDir: filepath.Join(work, "staged"), promoterScript: filepath.Join(work, "promote-staged")}
 	var k0sYAML string
 	prepare := func(dataDir string) error {
 		r, err := render.Render(ctx, doc, render.Options{Upstream: fixtures, DataDir: dataDir})
@@ -178,13 +189,19 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 			return err
 		}
 		start = time.Now()
-		if opts.bundle {
-			path := filepath.Join(dataDir, "images", "edgeimg-images.tar")
-			if err := store.WriteBundleFile(path, res.Images, false); err != nil {
+		switch {
+		case opts.deploy:
+			if err := e.deployPayload(ctx, t, dataDir, store, res.Images); err != nil {
+				return fmt.Errorf("deploy: %w", err)
+			}
+			t.Logf("deployed the payload over SSH in %s", time.Since(start).Round(time.Millisecond))
+		case opts.bundle:
+			tar := filepath.Join(dataDir, "images", "edgeimg-images.tar")
+			if err := store.WriteBundleFile(tar, res.Images, false); err != nil {
 				return err
 			}
-			t.Logf("wrote the images bundle %s in %s", path, time.Since(start).Round(time.Millisecond))
-		} else {
+			t.Logf("wrote the images bundle %s in %s", tar, time.Since(start).Round(time.Millisecond))
+		default:
 			if err := store.Preload(ctx, filepath.Join(dataDir, "containerd"), res.Images, airgap.PreloadOptions{}); err != nil {
 				return err
 			}
@@ -193,8 +210,10 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		if e.contentBefore, err = contentBlobs(dataDir); err != nil {
 			return err
 		}
-		if err := e.layOut(dataDir); err != nil {
-			return err
+		if !opts.deploy {
+			if err := e.layOut(dataDir); err != nil {
+				return err
+			}
 		}
 		y, err := r.K0s.YAML()
 		k0sYAML = string(y)
@@ -222,13 +241,25 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		// evict pods whenever the machine's disk is 85% full, so they are
 		// absolute here; memory.available stays the plan's.
 		KubeletExtraArgs: []string{"--kube-reserved=" + reserved, evictionHard(first)},
-		Env:              opts.env,
-		Timeout:          5 * time.Minute,
+		// What the unit gives k0s besides --single, --config and
+		// --data-dir, which the harness sets.
+		ExtraArgs: disableFlag(first),
+		Env:       first.K0s.Env,
+		Timeout:   5 * time.Minute,
 	})
 	t.Logf("kubelet --kube-reserved=%s (this machine minus the plan's %dm / %d MiB node)",
 		reserved, first.Plan.Node.CPUMilli, first.Plan.Node.MemoryBytes>>20)
 	e.startPromoter(t)
 	return e
+}
+
+// disableFlag is k0s's --disable-components for the rendered config, as
+// its unit and install flags have it.
+func disableFlag(r *render.Result) []string {
+	if len(r.K0s.DisabledComponents) == 0 {
+		return nil
+	}
+	return []string{"--disable-components=" + strings.Join(r.K0s.DisabledComponents, ",")}
 }
 
 // setConfigMap sets data keys of a ConfigMap of the bundle.
@@ -246,6 +277,56 @@ func setConfigMap(b *bundle.Bundle, ns, name string, data map[string]string) err
 	return fmt.Errorf("ConfigMap %s/%s is not in the bundle", ns, name)
 }
 
+// deployPayload puts the bundle's payload (stacks, staged stacks, the
+// promoter) and the images bundle tar on the node with pkg/deploy, as
+// edgeimg deploy does, over a real sshd on loopback: upload-only, the
+// node's root being k0s's directory here, so its data dir is /data.
+func (e *edge) deployPayload(ctx context.Context, t testing.TB, dataDir string, store *airgap.Store, images []airgap.Image) error {
+	root := filepath.Dir(dataDir)
+	nodeData := "/" + filepath.Base(dataDir)
+	const nodeStaged = "/staged"
+	e.stagedDir = filepath.Join(root, nodeStaged)
+	e.promoterScript = filepath.Join(root, bundle.PromoterPath)
+	p, err := e.r.Bundle.Payload(bundle.Layout{DataDir: nodeData, StagedDir: nodeStaged})
+	if err != nil {
+		return err
+	}
+	tarPath := filepath.Join(t.TempDir(), "edgeimg-images.tar")
+	if err := store.WriteBundleFile(tarPath, images, false); err != nil {
+		return err
+	}
+	p.AddFile(path.Join(nodeData, "images", "edgeimg-images.tar"), 0o644, tarPath)
+	if err := p.Seal(); err != nil {
+		return err
+	}
+	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	e.deployHost = deploy.Host{Address: s.Addr, Port: s.Port, User: s.User, KeyPath: s.ClientKey}
+	e.deployOpts = deploy.Options{
+		Payload:    p,
+		Root:       root,
+		UploadOnly: true,
+		DataDir:    nodeData,
+		StagedDir:  nodeStaged,
+		Arch:       runtime.GOARCH,
+		KnownHosts: s.KnownHosts,
+		Log:        testLog{t},
+	}
+	res, err := deploy.Deploy(ctx, []deploy.Host{e.deployHost}, e.deployOpts)
+	if err != nil {
+		return err
+	}
+	e.deployed = res[0]
+	return nil
+}
+
+// testLog writes each line to the test's log.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
 // layOut writes the payload's stacks into <data-dir>/manifests and its
 // staged stacks into the staged dir, as the image step lays them out.
 func (e *edge) layOut(dataDir string) error {
@@ -261,7 +342,7 @@ func (e *edge) layOut(dataDir string) error {
 		case strings.HasPrefix(f.Path, manifests), strings.HasPrefix(f.Path, e.stagedDir+string(filepath.Separator)):
 			dst = f.Path
 		case f.Path == bundle.PromoterPath:
-			dst = filepath.Join(filepath.Dir(e.stagedDir), "promote-staged")
+			dst = e.promoterScript
 		default:
 			continue // the promoter's systemd unit
 		}
@@ -301,9 +382,8 @@ func writePayloadFile(open func() (io.ReadCloser, error), dst string, mode os.Fi
 // dir, k0s binary and an admin kubeconfig.
 func (e *edge) startPromoter(t testing.TB) {
 	t.Helper()
-	script := filepath.Join(filepath.Dir(e.stagedDir), "promote-staged")
-	e.promoterLog = filepath.Join(filepath.Dir(e.stagedDir), "promote-staged.log")
-	cmd := exec.Command("/bin/sh", script)
+	e.promoterLog = filepath.Join(t.TempDir(), "promote-staged.log")
+	cmd := exec.Command("/bin/sh", e.promoterScript)
 	cmd.Env = append(os.Environ(),
 		"K0S_DATA_DIR="+e.k.DataDir,
 		"EDGEIMG_STAGED_DIR="+e.stagedDir,
