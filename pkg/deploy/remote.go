@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"al.essio.dev/pkg/shellescape"
+	"github.com/edgeimg/edgeimg/internal/tailbuf"
 	"github.com/k0sproject/rig"
 	"golang.org/x/crypto/ssh"
 )
@@ -79,7 +80,7 @@ func (r *remote) stream(ctx context.Context, script string, args []string, stdin
 	if stdin != nil {
 		in = io.NopCloser(stdin)
 	}
-	stderr := &tailBuffer{max: 4096}
+	stderr := tailbuf.New(4096)
 	waiter, err := r.conn.ExecStreams(cmd, in, w, stderr)
 	if err != nil {
 		return err
@@ -112,22 +113,6 @@ func (r *remote) k0s(ctx context.Context, o *Options, args ...string) (string, e
 	}
 	return out, nil
 }
-
-// tailBuffer keeps the last max bytes written.
-type tailBuffer struct {
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.b) }
 
 // parentDirs lists the directories above node paths, outermost first,
 // without "/".

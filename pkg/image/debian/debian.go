@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/tailbuf"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image/tools"
 )
@@ -139,12 +140,12 @@ func Ensure(ctx context.Context, c *cache.Cache, s Spec, log io.Writer) (*Base, 
 	args = append(args, s.Suite, tmp, s.Mirror)
 	cmd := exec.CommandContext(ctx, "mmdebstrap", args...)
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(s.SourceDateEpoch, 10))
-	var tail tailWriter
-	cmd.Stdout = io.MultiWriter(log, &tail)
-	cmd.Stderr = io.MultiWriter(log, &tail)
+	tail := tailbuf.New(16384)
+	cmd.Stdout = io.MultiWriter(log, tail)
+	cmd.Stderr = io.MultiWriter(log, tail)
 	fmt.Fprintf(log, "$ mmdebstrap %s\n", strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("mmdebstrap %s/%s from %s: %v\n%s", s.Suite, s.Arch, s.Mirror, err, tail.lines(15))
+		return nil, fmt.Errorf("mmdebstrap %s/%s from %s: %v\n%s", s.Suite, s.Arch, s.Mirror, err, "  "+strings.Join(tail.Lines(15), "\n  "))
 	}
 	if err := os.Rename(tmp, tarPath); err != nil {
 		return nil, fmt.Errorf("debian base: %w", err)
@@ -265,22 +266,4 @@ func CheckMirror(ctx context.Context, mirror, suite string) error {
 		last = fmt.Errorf("%s: %s", target, resp.Status)
 	}
 	return fmt.Errorf("spec.os.mirror %s is unreachable or has no suite %s: %v (set spec.os.mirror to a reachable Debian mirror, or a local one for airgapped build hosts)", mirror, suite, last)
-}
-
-type tailWriter struct{ b []byte }
-
-func (t *tailWriter) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > 16384 {
-		t.b = t.b[len(t.b)-16384:]
-	}
-	return len(p), nil
-}
-
-func (t *tailWriter) lines(n int) string {
-	ls := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
-	if len(ls) > n {
-		ls = ls[len(ls)-n:]
-	}
-	return "  " + strings.Join(ls, "\n  ")
 }

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgeimg/edgeimg/internal/tailbuf"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 )
 
@@ -139,9 +140,9 @@ func build(ctx context.Context, s Spec, arch, root string, log io.Writer) error 
 		"--dpkgopt=path-include=/usr/share/doc/*/copyright",
 		Suite, tarPath, s.Mirror)
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH=1735689600")
-	var tail tailBuffer
-	cmd.Stdout = io.MultiWriter(log, &tail)
-	cmd.Stderr = io.MultiWriter(log, &tail)
+	tail := tailbuf.New(4096)
+	cmd.Stdout = io.MultiWriter(log, tail)
+	cmd.Stderr = io.MultiWriter(log, tail)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("tools: mmdebstrap %s %s from %s: %v\n%s", Suite, arch, s.Mirror, err, tail.String())
 	}
@@ -202,9 +203,9 @@ func (t *Tree) Run(ctx context.Context, log io.Writer, env []string, name string
 		log = io.Discard
 	}
 	fmt.Fprintf(log, "$ %s %s\n", name, strings.Join(args, " "))
-	var tail tailBuffer
-	cmd.Stdout = io.MultiWriter(log, &tail)
-	cmd.Stderr = io.MultiWriter(log, &tail)
+	tail := tailbuf.New(4096)
+	cmd.Stdout = io.MultiWriter(log, tail)
+	cmd.Stderr = io.MultiWriter(log, tail)
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s: %v: %s", name, err, strings.TrimSpace(tail.String()))
 	}
@@ -294,16 +295,3 @@ func ParseDpkgStatus(r io.Reader) ([]Package, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
-
-// tailBuffer keeps the last 4 KiB written, for error messages.
-type tailBuffer struct{ b []byte }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > 4096 {
-		t.b = t.b[len(t.b)-4096:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.b) }
