@@ -67,7 +67,7 @@ lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
-	shellcheck hack/*.sh hack/bench/*.sh pkg/bundle/*.sh overlays/base/usr/lib/edgeimg/device-config overlays/base/usr/lib/edgeimg/growroot
+	shellcheck -x hack/*.sh hack/lib/*.sh hack/bench/*.sh pkg/bundle/*.sh overlays/base/usr/lib/edgeimg/device-config overlays/base/usr/lib/edgeimg/growroot
 
 clean:
 	rm -rf bin $(OUT)

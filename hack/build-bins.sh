@@ -53,11 +53,9 @@ if [[ ${1:-} == -q ]]; then
 	quiet=1
 	shift
 fi
-log() { ((quiet)) || printf 'build-bins: %s\n' "$*" >&2; }
-die() {
-	printf 'build-bins: %s\n' "$*" >&2
-	exit 1
-}
+prog=build-bins
+# shellcheck source=hack/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {
 	cat >&2 <<-EOF
@@ -108,23 +106,6 @@ k8s_ldflags() {
 		flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=not_available -X $pkg.buildDate=$date"
 	done
 	echo "$flags"
-}
-
-# module_dir downloads module@version through the proxy and prints its
-# (read-only) directory in the module cache.
-module_dir() {
-	local json dir
-	json=$(go mod download -json "$1@$2" 2>&1) || true
-	dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")
-	[[ -n $dir ]] || die "go mod download $1@$2: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
-	echo "$dir"
-}
-
-# module_time prints the module version's publication time (RFC 3339), used
-# as build date so a rebuild stamps the same bytes.
-module_time() {
-	go mod download -json "$1@$2" >/dev/null
-	sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$(go env GOMODCACHE)/cache/download/$1/@v/$2.info"
 }
 
 # k8s_wrapper prints (creating once) the wrapper module that builds

@@ -49,11 +49,9 @@ if [[ ${1:-} == -q ]]; then
 	quiet=1
 	shift
 fi
-log() { ((quiet)) || printf 'e2e-images: %s\n' "$*" >&2; }
-die() {
-	printf 'e2e-images: %s\n' "$*" >&2
-	exit 1
-}
+prog=e2e-images
+# shellcheck source=hack/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 all=(knative-serving metallb coredns metrics-server)
 usage() {
@@ -117,22 +115,6 @@ ldflags_of() {
 		echo "-s -w -X $p/version.gitVersion=$v -X $p/version.gitCommit=not_available -X $p/version.buildDate=$3"
 		;;
 	esac
-}
-
-# module_dir downloads module@version through the proxy and prints its
-# (read-only) directory in the module cache.
-module_dir() {
-	local json dir
-	json=$(go mod download -json "$1@$2" 2>&1) || true
-	dir=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")
-	[[ -n $dir ]] || die "go mod download $1@$2: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
-	echo "$dir"
-}
-
-# module_time prints the module version's publication time (RFC 3339).
-module_time() {
-	go mod download -json "$1@$2" >/dev/null
-	sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$(go env GOMODCACHE)/cache/download/$1/@v/$2.info"
 }
 
 # standin_sum is a digest of the knative.dev/caching stand-in's files.
