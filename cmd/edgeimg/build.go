@@ -76,7 +76,7 @@ func runBuild(c *cli.Context) error {
 			}
 		}
 	}
-	ca, err := cache.New(c.String("cache-dir"))
+	ca, err := openCache(c)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/edgeimg/edgeimg/internal/humanize"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
-	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -72,7 +71,7 @@ node platform's blobs into the shared cache (a second pull needs no network);
 				Name:   "pull",
 				Usage:  "resolve every image to a digest and fetch it into the cache",
 				Flags:  withSpec(input, registry),
-				Action: dryRunImages(func(c *cli.Context) error { _, err := imagesPull(c); return err }),
+				Action: dryRunImages(func(c *cli.Context) error { _, _, err := imagesPull(c); return err }),
 			},
 			{
 				Name:  "preload",
@@ -229,7 +228,7 @@ func setupImages(c *cli.Context) (*imageSetup, error) {
 	opt.Insecure = append(opt.Insecure, c.StringSlice("insecure-registry")...)
 	opt.Refresh = c.Bool("refresh")
 	opt.Jobs = c.Int("jobs")
-	ch, err := cache.New(c.String("cache-dir"))
+	ch, err := openCache(c)
 	if err != nil {
 		return nil, err
 	}
@@ -301,16 +300,18 @@ func imagesList(c *cli.Context) error {
 	return nil
 }
 
-func imagesPull(c *cli.Context) (*airgap.Result, error) {
+// imagesPull pulls every image into the store, which it returns with
+// what was pulled.
+func imagesPull(c *cli.Context) (*airgap.Store, *airgap.Result, error) {
 	s, err := setupImages(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	printWarnings(c.App.ErrWriter, s.warnings)
 	s.opt.Progress = c.App.ErrWriter
 	res, err := airgap.Pull(c.Context, s.store, s.refs, s.opt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tPLATFORM\tSIZE")
@@ -323,20 +324,16 @@ func imagesPull(c *cli.Context) (*airgap.Result, error) {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "%d images for %s: %d blobs fetched (%s), %d already cached\n",
 		len(res.Images), s.opt.Platform, res.Fetched, humanize.Bytes(res.FetchedBytes), res.Cached)
-	return res, nil
+	return s.store, res, nil
 }
 
 func imagesPreload(c *cli.Context) error {
-	res, err := imagesPull(c)
-	if err != nil {
-		return err
-	}
-	ch, err := cache.New(c.String("cache-dir"))
+	store, res, err := imagesPull(c)
 	if err != nil {
 		return err
 	}
 	root := c.String("root")
-	if err := airgap.NewStore(ch).Preload(c.Context, root, res.Images, airgap.PreloadOptions{Force: c.Bool("force")}); err != nil {
+	if err := store.Preload(c.Context, root, res.Images, airgap.PreloadOptions{Force: c.Bool("force")}); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.ErrWriter, "preloaded %d images into %s (namespace %s)\n", len(res.Images), root, airgap.Namespace)
@@ -344,16 +341,12 @@ func imagesPreload(c *cli.Context) error {
 }
 
 func imagesBundle(c *cli.Context) error {
-	res, err := imagesPull(c)
-	if err != nil {
-		return err
-	}
-	ch, err := cache.New(c.String("cache-dir"))
+	store, res, err := imagesPull(c)
 	if err != nil {
 		return err
 	}
 	out := c.String("output")
-	if err := airgap.NewStore(ch).WriteBundleFile(out, res.Images, c.Bool("force")); err != nil {
+	if err := store.WriteBundleFile(out, res.Images, c.Bool("force")); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.ErrWriter, "wrote %d images to %s\n", len(res.Images), out)

@@ -42,15 +42,8 @@ unit that command writes, --images the k0s system images the node needs.`,
 			if len(modes) > 1 {
 				return fmt.Errorf("%s: expected at most one of --flags, --unit, --images", strings.Join(modes, " and "))
 			}
-			d, err := loadSpec(c)
-			if err != nil {
-				return err
-			}
-			if done, err := printSpecIfDryRun(c, d); done {
-				return err
-			}
-			res, err := renderDoc(c, d)
-			if err != nil {
+			res, done, err := renderSpec(c)
+			if done || err != nil {
 				return err
 			}
 			cfg := res.K0s

@@ -31,15 +31,8 @@ without --force.`,
 			&cli.StringFlag{Name: "data-dir", Usage: "k0s data dir on the node", Value: bundle.DefaultDataDir},
 		),
 		Action: func(c *cli.Context) error {
-			d, err := loadSpec(c)
-			if err != nil {
-				return err
-			}
-			if done, err := printSpecIfDryRun(c, d); done || err != nil {
-				return err
-			}
-			res, err := renderDoc(c, d)
-			if err != nil {
+			res, done, err := renderSpec(c)
+			if done || err != nil {
 				return err
 			}
 			p, err := res.Bundle.Payload(bundle.Layout{DataDir: c.String("data-dir")})

@@ -22,15 +22,8 @@ Exit status: 0 when the stack fits, 3 when it does not.`,
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as a JSON document"},
 		),
 		Action: func(c *cli.Context) error {
-			d, err := loadSpec(c)
-			if err != nil {
-				return err
-			}
-			if done, err := printSpecIfDryRun(c, d); done || err != nil {
-				return err
-			}
-			res, err := renderDoc(c, d)
-			if err != nil {
+			res, done, err := renderSpec(c)
+			if done || err != nil {
 				return err
 			}
 			if c.Bool("json") {

@@ -15,6 +15,20 @@ func openCache(c *cli.Context) (*cache.Cache, error) {
 	return cache.New(c.String("cache-dir"))
 }
 
+// renderSpec loads the spec from the command line and renders it; under
+// --dry-run it prints the defaulted spec instead and reports done.
+func renderSpec(c *cli.Context) (res *render.Result, done bool, err error) {
+	d, err := loadSpec(c)
+	if err != nil {
+		return nil, false, err
+	}
+	if done, err := printSpecIfDryRun(c, d); done || err != nil {
+		return nil, true, err
+	}
+	res, err = renderDoc(c, d)
+	return res, false, err
+}
+
 // renderDoc renders the k0s config and the fitted bundle of a loaded spec.
 func renderDoc(c *cli.Context, d *spec.Document) (*render.Result, error) {
 	ch, err := openCache(c)
