@@ -796,19 +796,27 @@ func (cg *clusterCgroups) procsFiles(sub string) []string {
 func (cg *clusterCgroups) pids() map[int]bool {
 	pids := map[int]bool{}
 	for _, d := range cg.dirs {
-		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
-			if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
-				return nil
-			}
-			b, _ := os.ReadFile(p)
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					pids[pid] = true
-				}
-			}
-			return nil
-		})
+		maps.Copy(pids, PIDsUnder(d))
 	}
+	return pids
+}
+
+// PIDsUnder lists the processes in the cgroup directory dir and its
+// descendants (none when dir does not exist).
+func PIDsUnder(dir string) map[int]bool {
+	pids := map[int]bool{}
+	_ = filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids[pid] = true
+			}
+		}
+		return nil
+	})
 	return pids
 }
 

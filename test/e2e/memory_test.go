@@ -15,6 +15,7 @@ import (
 	"testing"
 	"text/tabwriter"
 
+	"github.com/edgeimg/edgeimg/internal/testenv"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -122,7 +123,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 			return err
 		}
 		m.Pods[name] = ws
-		for pid := range pidsUnder(path) {
+		for pid := range testenv.PIDsUnder(path) {
 			inPods[pid] = true
 		}
 		return filepath.SkipDir
@@ -130,7 +131,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 	if err != nil {
 		return m, err
 	}
-	for pid := range pidsUnder(root) {
+	for pid := range testenv.PIDsUnder(root) {
 		if inPods[pid] {
 			continue
 		}
@@ -200,24 +201,6 @@ func workingSet(dir string, v2 bool) (int64, error) {
 		}
 	}
 	return usage, nil
-}
-
-// pidsUnder lists the processes in a cgroup and its descendants.
-func pidsUnder(dir string) map[int]bool {
-	pids := map[int]bool{}
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids[pid] = true
-			}
-		}
-		return nil
-	})
-	return pids
 }
 
 // procRSS is a process's name, resident set size and its anonymous part.
