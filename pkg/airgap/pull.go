@@ -1,6 +1,7 @@
 package airgap
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -333,20 +334,26 @@ func (p *puller) resolveTag(ctx context.Context, src, tag string) (ocispec.Descr
 	if isNotFound(err) {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: not found: %w", ref, err)
 	}
-	var desc *remote.Descriptor
-	err = retry(ctx, p.opt.retries(), func() error {
-		var e error
-		desc, e = rp.Get(ctx, ref)
-		return e
-	})
+	desc, err := p.get(ctx, rp, ref)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	d := ocispec.Descriptor{MediaType: string(desc.MediaType), Digest: digest.Digest(desc.Digest.String()), Size: desc.Size}
-	if err := p.st.put(strings.NewReader(string(desc.Manifest)), d); err != nil {
+	if err := p.st.put(bytes.NewReader(desc.Manifest), d); err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	return d, desc.Manifest, nil
+}
+
+// get fetches a manifest or index, retrying transient failures.
+func (p *puller) get(ctx context.Context, rp *remote.Puller, ref name.Reference) (*remote.Descriptor, error) {
+	var desc *remote.Descriptor
+	err := retry(ctx, p.opt.retries(), func() error {
+		var e error
+		desc, e = rp.Get(ctx, ref)
+		return e
+	})
+	return desc, err
 }
 
 // manifest returns an index or manifest blob by digest, from the store or
@@ -368,12 +375,7 @@ func (p *puller) manifest(ctx context.Context, src string, d ocispec.Descriptor)
 		return nil, err
 	}
 	ref := repo.Digest(d.Digest.String())
-	var desc *remote.Descriptor
-	err = retry(ctx, p.opt.retries(), func() error {
-		var e error
-		desc, e = rp.Get(ctx, ref)
-		return e
-	})
+	desc, err := p.get(ctx, rp, ref)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("%s: not found: %w", ref, err)
@@ -386,7 +388,7 @@ func (p *puller) manifest(ctx context.Context, src string, d ocispec.Descriptor)
 	if d.Size >= 0 && int64(len(desc.Manifest)) != d.Size {
 		return nil, fmt.Errorf("%s: size mismatch: %d bytes, the descriptor says %d", ref, len(desc.Manifest), d.Size)
 	}
-	if err := p.st.put(strings.NewReader(string(desc.Manifest)), ocispec.Descriptor{Digest: d.Digest, Size: int64(len(desc.Manifest))}); err != nil {
+	if err := p.st.put(bytes.NewReader(desc.Manifest), ocispec.Descriptor{Digest: d.Digest, Size: int64(len(desc.Manifest))}); err != nil {
 		return nil, fmt.Errorf("%s: %w", ref, err)
 	}
 	p.manifestsFetched.Add(1)
