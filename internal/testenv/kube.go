@@ -116,7 +116,7 @@ func StartAPIServer(t testing.TB) *APIServer {
 	var lastErr error
 	// A free port can be taken between choosing and binding it: try again then.
 	for attempt := 0; attempt < 3 && srv == nil; attempt++ {
-		port, err := freeLoopbackPort()
+		port, err := freePort()
 		if err != nil {
 			t.Fatalf("apiserver port: %v", err)
 		}
@@ -234,15 +234,6 @@ func WriteKubeconfig(path string, cfg *rest.Config) error {
 		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	return nil
-}
-
-func freeLoopbackPort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // apiserverPKI names the files writeAPIServerPKI wrote.

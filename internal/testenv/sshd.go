@@ -189,6 +189,7 @@ func readPub(t testing.TB, path string) string {
 	return f[0] + " " + f[1]
 }
 
+// freePort is a TCP port free on loopback right now.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/deploy"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -346,7 +347,15 @@ func (e *edge) layOut(dataDir string) error {
 		default:
 			continue // the promoter's systemd unit
 		}
-		if err := writePayloadFile(f.Open, dst, f.Mode); err != nil {
+		if err := fsutil.WriteWith(dst, f.Mode, func(w io.Writer) error {
+			in, err := f.Open()
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			_, err = io.Copy(w, in)
+			return err
+		}); err != nil {
 			return err
 		}
 		wrote++
@@ -355,26 +364,6 @@ func (e *edge) layOut(dataDir string) error {
 		return fmt.Errorf("payload: no stack files under %s", manifests)
 	}
 	return nil
-}
-
-func writePayloadFile(open func() (io.ReadCloser, error), dst string, mode os.FileMode) error {
-	in, err := open()
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	return out.Close()
 }
 
 // startPromoter runs the payload's promoter as the node's
