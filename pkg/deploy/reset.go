@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -47,7 +48,7 @@ func (p *resetPhase) units() []string {
 		units = append(units, s.facts.Record.Units...)
 	}
 	for _, u := range s.opts.Units {
-		if !contains(units, u) {
+		if !slices.Contains(units, u) {
 			units = append(units, u)
 		}
 	}
@@ -141,13 +142,4 @@ func (p *resetPhase) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -231,20 +232,11 @@ func (st *state) unitsToEnable() []string {
 		units = append(units, "edgeimg-ssh-hostkeys.service", "ssh.service")
 	}
 	for _, u := range st.units {
-		if !contains(units, u) {
+		if !slices.Contains(units, u) {
 			units = append(units, u)
 		}
 	}
 	return units
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (st *state) dryInputs(w io.Writer) error {
