@@ -457,6 +457,7 @@ func (st *state) rootTree(ctx context.Context) error {
 	defaults := device.DefaultsEnv(s.OS.Hostname, s.MetalLB.Addresses)
 	t.AddFile(device.DefaultsEnvFile, 0o644, defaults)
 	t.AddFile(device.EnvFile, 0o644, defaults)
+	t.AddFile(device.RulesFile, 0o644, device.RenderRules())
 	keys := strings.Join(s.SSH.AuthorizedKeys, "\n")
 	if keys != "" {
 		keys += "\n"

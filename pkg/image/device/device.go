@@ -44,22 +44,10 @@
 package device
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net/netip"
-	"regexp"
 	"slices"
-	"sort"
 	"strings"
-
-	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
-	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
 // FileName is the name of the device file on the boot partition.
@@ -106,105 +94,68 @@ type MetalLB struct {
 	Addresses []string `yaml:"addresses,omitempty"`
 }
 
-// Parse decodes a device file strictly (unknown keys are errors) and
-// validates it. name is used in messages.
+// Parse reads a device file (Read) and checks it (Check): the same
+// verdict as the node's reader. name is used in messages.
 func Parse(name string, data []byte) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &c, nil // an empty file: nothing to change
-		}
+	entries, err := Read(data)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s is invalid:\n  %s", name, strings.ReplaceAll(err.Error(), "\n", "\n  "))
+	if errs := Check(entries); len(errs) > 0 {
+		return nil, fmt.Errorf("%s is invalid:\n  %s", name, strings.ReplaceAll(errList(errs).Error(), "\n", "\n  "))
 	}
-	return &c, nil
+	return fromEntries(entries), nil
 }
 
-var (
-	hostnameRe  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	interfaceRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:*-]{0,14}$`)
-)
-
-// Validate checks every field and returns all problems, each naming the
-// field and what was expected.
-func (c *Config) Validate() error {
-	var errs []error
-	add := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+// fromEntries builds the config of checked entries.
+func fromEntries(entries []Entry) *Config {
+	c := &Config{}
+	net := func() *Network {
+		if c.Network == nil {
+			c.Network = &Network{}
+		}
+		return c.Network
 	}
-	if c.Hostname != "" && !hostnameRe.MatchString(c.Hostname) {
-		add("hostname", "%q: expected a host name (lowercase letters, digits, '-', at most 63)", c.Hostname)
-	}
-	if n := c.Network; n != nil {
-		var prefix netip.Prefix
-		switch n.Mode {
-		case "", ModeDHCP:
-			if n.Address != "" || n.Gateway != "" {
-				add("network.mode", "%q: address and gateway need mode: static", n.Mode)
+	for _, e := range entries {
+		switch e.Path {
+		case "hostname":
+			c.Hostname = e.Value
+		case "network.mode":
+			net().Mode = e.Value
+		case "network.interface":
+			net().Interface = e.Value
+		case "network.address":
+			net().Address = e.Value
+		case "network.gateway":
+			net().Gateway = e.Value
+		case "network.dns[]":
+			net().DNS = append(net().DNS, e.Value)
+		case "ssh.authorizedKeys[]":
+			if c.SSH == nil {
+				c.SSH = &SSH{}
 			}
-		case ModeStatic:
-			p, err := netip.ParsePrefix(n.Address)
-			if err != nil || p.Addr() == p.Masked().Addr() && p.Bits() < p.Addr().BitLen()-1 {
-				add("network.address", "%q: expected the device's address with its prefix length, such as 192.168.1.20/24", n.Address)
+			c.SSH.AuthorizedKeys = append(c.SSH.AuthorizedKeys, e.Value)
+		case "metallb.addresses[]":
+			if c.MetalLB == nil {
+				c.MetalLB = &MetalLB{}
 			}
-			prefix = p
+			c.MetalLB.Addresses = append(c.MetalLB.Addresses, e.Value)
 		default:
-			add("network.mode", "%q: expected dhcp or static", n.Mode)
-		}
-		if n.Interface != "" && !interfaceRe.MatchString(n.Interface) {
-			add("network.interface", "%q: expected an interface name such as eth0 or enp1s0", n.Interface)
-		}
-		if n.Gateway != "" {
-			g, err := netip.ParseAddr(n.Gateway)
-			switch {
-			case err != nil:
-				add("network.gateway", "%q: expected an IP address", n.Gateway)
-			case prefix.IsValid() && !prefix.Masked().Contains(g):
-				add("network.gateway", "%s is not in %s: expected an address of the device's network", g, prefix.Masked())
-			}
-		}
-		for i, d := range n.DNS {
-			if _, err := netip.ParseAddr(d); err != nil {
-				add(fmt.Sprintf("network.dns[%d]", i), "%q: expected an IP address", d)
-			}
-		}
-	}
-	if c.SSH != nil {
-		for i, k := range c.SSH.AuthorizedKeys {
-			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || strings.ContainsAny(k, "\n\r") {
-				add(fmt.Sprintf("ssh.authorizedKeys[%d]", i), "not an SSH public key: expected an authorized_keys line such as 'ssh-ed25519 AAAA... user@host'")
-			}
-		}
-	}
-	if c.MetalLB != nil {
-		var ranges []spec.AddressRange
-		for i, a := range c.MetalLB.Addresses {
-			r, err := spec.ParseAddressRange(a)
-			if err != nil {
-				add(fmt.Sprintf("metallb.addresses[%d]", i), "%s", err)
-				continue
-			}
-			for j, o := range ranges {
-				if r.Overlaps(o) {
-					add(fmt.Sprintf("metallb.addresses[%d]", i), "%q overlaps metallb.addresses[%d] %q: expected disjoint ranges", a, j, o.Text)
+			if k, ok := strings.CutPrefix(e.Path, "labels."); ok {
+				if c.Labels == nil {
+					c.Labels = map[string]string{}
 				}
+				c.Labels[k] = e.Value
 			}
-			ranges = append(ranges, r)
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
-		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 || strings.ContainsAny(k, "#'\"") {
-			add("labels."+k, "not a label key: %s", strings.Join(msgs, "; "))
-		}
-		if msgs := validation.IsValidLabelValue(c.Labels[k]); len(msgs) > 0 {
-			add("labels."+k, "%q is not a label value: %s", c.Labels[k], strings.Join(msgs, "; "))
-		}
-	}
-	return errors.Join(errs...)
+	return c
+}
+
+// Validate checks every field with Rules and returns all problems, each
+// naming the field and what was expected.
+func (c *Config) Validate() error {
+	return errList(Check(c.Entries()))
 }
 
 // quote writes a YAML double-quoted scalar the node's reader understands.
@@ -241,7 +192,7 @@ func (c *Config) Marshal() []byte {
 	if len(c.Labels) > 0 {
 		b.WriteString("labels:\n")
 		for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
-			fmt.Fprintf(&b, "  %s: %s\n", quote(k), quote(c.Labels[k]))
+			fmt.Fprintf(&b, "  %s: %s\n", k, quote(c.Labels[k]))
 		}
 	}
 	return []byte(b.String())
@@ -257,13 +208,13 @@ func list(b *strings.Builder, indent, key string, items []string) {
 	}
 }
 
-// Flatten returns the config as the node's reader prints it: one
-// "path=value" line per value ("path[]=value" for list items), sorted.
-func (c *Config) Flatten() []string {
-	var out []string
+// Entries returns the config's values in the order Marshal writes them,
+// as Read returns them from that file.
+func (c *Config) Entries() []Entry {
+	var out []Entry
 	add := func(k, v string) {
 		if v != "" {
-			out = append(out, k+"="+v)
+			out = append(out, Entry{k, v})
 		}
 	}
 	add("hostname", c.Hostname)
@@ -289,7 +240,6 @@ func (c *Config) Flatten() []string {
 	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 		add("labels."+k, c.Labels[k])
 	}
-	sort.Strings(out)
 	return out
 }
 
