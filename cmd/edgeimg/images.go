@@ -22,6 +22,7 @@ import (
 	"github.com/edgeimg/edgeimg/internal/humanize"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -78,7 +79,7 @@ node platform's blobs into the shared cache (a second pull needs no network);
 				Usage: "write the images into a new containerd root directory",
 				Flags: withSpec(input, registry, []cli.Flag{
 					&cli.StringFlag{Name: "root", Required: true, Usage: "containerd root to create (k0s: /var/lib/k0s/containerd)"},
-					&cli.BoolFlag{Name: "force", Usage: "replace an existing root"},
+					&cli.BoolFlag{Name: "force", Usage: "replace an existing file, symlink or non-empty directory at --root"},
 				}),
 				Action: dryRunImages(imagesPreload),
 			},
@@ -328,6 +329,10 @@ func imagesPull(c *cli.Context) (*airgap.Store, *airgap.Result, error) {
 }
 
 func imagesPreload(c *cli.Context) error {
+	// Before pulling: a refused root costs the user nothing.
+	if err := fsutil.CheckDirOutput(c.String("root"), c.Bool("force")); err != nil {
+		return err
+	}
 	store, res, err := imagesPull(c)
 	if err != nil {
 		return err

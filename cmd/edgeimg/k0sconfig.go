@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -77,12 +75,8 @@ func writeOutput(c *cli.Context, data []byte) error {
 		_, err := c.App.Writer.Write(data)
 		return err
 	}
-	if !c.Bool("force") {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("%s: %w", path, fsutil.ErrExists)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
+	if err := fsutil.CheckFileOutput(path, c.Bool("force")); err != nil {
+		return err
 	}
 	return fsutil.WriteFile(path, data, 0o644)
 }

@@ -4,9 +4,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -14,8 +17,20 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// exitInterrupted is the exit status of a run stopped by SIGINT or SIGTERM
+// (128+SIGINT, as a shell reports it).
+const exitInterrupted = 130
+
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	// SIGINT/SIGTERM cancel the run's context: a command stops, removes
+	// what it staged and returns; a second signal kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	if err := newApp().RunContext(ctx, os.Args); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "edgeimg: interrupted:", err)
+			os.Exit(exitInterrupted)
+		}
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
 			if msg := ec.Error(); msg != "" {

@@ -22,15 +22,26 @@ func manifestsCommand() *cli.Command {
   DIR/usr/local/libexec/edgeimg/promote-staged the promoter (POSIX sh)
   DIR/etc/systemd/system/edgeimg-promote.service
 
-DIR appears only when complete; an existing non-empty DIR is refused
-without --force.`,
+DIR appears only when complete; an interrupted run (SIGINT, SIGTERM)
+removes its staging directory and exits 130. DIR may be missing or an
+empty directory; anything else there (a file, a symlink, a non-empty
+directory) is refused before rendering unless --force, which replaces a
+symlink itself, never its target. A device or other special file is
+never replaced.`,
 		Flags: append(specFlags(),
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output directory", Required: true},
-			&cli.BoolFlag{Name: "force", Usage: "replace an existing output directory"},
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing file, symlink or non-empty directory at --output"},
 			&cli.BoolFlag{Name: "changes", Usage: "list every change made to upstream objects"},
 			&cli.StringFlag{Name: "data-dir", Usage: "k0s data dir on the node", Value: bundle.DefaultDataDir},
 		),
 		Action: func(c *cli.Context) error {
+			out := c.String("output")
+			if !c.Bool("dry-run") {
+				// Before rendering: a refused output costs the user nothing.
+				if err := fsutil.CheckDirOutput(out, c.Bool("force")); err != nil {
+					return err
+				}
+			}
 			res, done, err := renderSpec(c)
 			if done || err != nil {
 				return err
@@ -39,8 +50,7 @@ without --force.`,
 			if err != nil {
 				return err
 			}
-			out := c.String("output")
-			tmp, commit, abort, err := fsutil.StageDir(out, c.Bool("force"))
+			tmp, commit, abort, err := fsutil.StageDir(c.Context, out, c.Bool("force"))
 			if err != nil {
 				return err
 			}

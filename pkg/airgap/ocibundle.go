@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"time"
 
@@ -127,12 +126,11 @@ func (s *Store) copyBlob(tw *tar.Writer, desc ocispec.Descriptor, hdr func(strin
 }
 
 // WriteBundleFile writes the bundle to path atomically; an existing file
-// is replaced only with force.
+// or symlink (the link, not its target) is replaced only with force, a
+// directory or special file never (fsutil.CheckFileOutput).
 func (s *Store) WriteBundleFile(path string, imgs []Image, force bool) error {
-	if !force {
-		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("bundle %s: %w", path, fsutil.ErrExists)
-		}
+	if err := fsutil.CheckFileOutput(path, force); err != nil {
+		return fmt.Errorf("bundle: %w", err)
 	}
 	return fsutil.WriteWith(path, 0o644, func(w io.Writer) error {
 		return s.WriteBundle(w, imgs)

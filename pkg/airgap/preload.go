@@ -64,7 +64,7 @@ func (s *Store) Preload(ctx context.Context, root string, imgs []Image, opt Prel
 	if len(imgs) == 0 {
 		return fmt.Errorf("preload %s: no images", root)
 	}
-	tmp, commit, abort, err := fsutil.StageDir(root, opt.Force)
+	tmp, commit, abort, err := fsutil.StageDir(ctx, root, opt.Force)
 	if err != nil {
 		return fmt.Errorf("preload: %w", err)
 	}
@@ -130,6 +130,9 @@ func (s *Store) preload(ctx context.Context, root string, imgs []Image, at time.
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
 	for _, d := range order {
+		if err := ctx.Err(); err != nil {
+			return err // interrupted: Preload removes what was staged
+		}
 		if err := s.writeBlob(ctx, mcs, blobs[d]); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,13 +61,17 @@ var ErrExists = errors.New("already exists (use --force to replace it)")
 
 // StageDir prepares an output directory that appears at dest only when
 // complete: it returns a temp directory next to dest; commit renames it into
-// place (replacing an existing dest only when force is set) and abort
-// removes it. An existing non-empty dest without force is refused up front.
-func StageDir(dest string, force bool) (tmp string, commit func() error, abort func(), err error) {
-	if !force {
-		if entries, err := os.ReadDir(dest); err == nil && len(entries) > 0 {
-			return "", nil, nil, fmt.Errorf("%s: %w", dest, ErrExists)
-		}
+// place and abort removes it. What may be at dest is checked up front and
+// again at commit (CheckDirOutput): only a missing path or an empty
+// directory is replaced without force, a symlink is replaced as a link
+// (its target is never touched), a special file never. Commit refuses once
+// ctx is done (an interrupted run), so the caller aborts instead.
+func StageDir(ctx context.Context, dest string, force bool) (tmp string, commit func() error, abort func(), err error) {
+	if err := CheckDirOutput(dest, force); err != nil {
+		return "", nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", nil, nil, err
 	}
 	parent := filepath.Dir(filepath.Clean(dest))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -78,18 +83,20 @@ func StageDir(dest string, force bool) (tmp string, commit func() error, abort f
 	}
 	abort = func() { os.RemoveAll(tmp) }
 	commit = func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s not written: %w", dest, err)
+		}
 		if err := os.Chmod(tmp, 0o755); err != nil {
 			return err
 		}
+		if err := CheckDirOutput(dest, force); err != nil {
+			return err
+		}
 		var old string
-		if _, err := os.Lstat(dest); err == nil {
-			if !force {
-				entries, _ := os.ReadDir(dest)
-				if len(entries) > 0 {
-					return fmt.Errorf("%s: %w", dest, ErrExists)
-				}
-			}
+		fi, err := os.Lstat(dest)
+		if err == nil {
 			old = tmp + ".old"
+			// rename moves a symlink itself, never its target.
 			if err := os.Rename(dest, old); err != nil {
 				return fmt.Errorf("replace %s: %w", dest, err)
 			}
@@ -100,8 +107,12 @@ func StageDir(dest string, force bool) (tmp string, commit func() error, abort f
 			}
 			return fmt.Errorf("commit %s: %w", dest, err)
 		}
-		if old != "" {
+		switch {
+		case old == "":
+		case fi.IsDir():
 			os.RemoveAll(old)
+		default:
+			os.Remove(old) // a file or a link, never what a link points to
 		}
 		return nil
 	}
