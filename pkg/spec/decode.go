@@ -158,9 +158,13 @@ func (e *FieldError) Error() string {
 // Marshal renders the document as YAML.
 func (d *Document) Marshal() ([]byte, error) {
 	var buf bytes.Buffer
+	n, err := encodeNode(reflect.ValueOf(d))
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(d); err != nil {
+	if err := enc.Encode(n); err != nil {
 		return nil, fmt.Errorf("encode spec: %w", err)
 	}
 	if err := enc.Close(); err != nil {
@@ -172,7 +176,7 @@ func (d *Document) Marshal() ([]byte, error) {
 // DeepCopy copies the document through its YAML form, which covers every
 // field by construction.
 func (d *Document) DeepCopy() *Document {
-	data, err := yaml.Marshal(d)
+	data, err := d.Marshal()
 	if err != nil {
 		panic(fmt.Sprintf("copy spec: %v", err))
 	}

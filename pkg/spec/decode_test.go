@@ -2,8 +2,10 @@ package spec
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const header = "apiVersion: edgeimg.io/v1alpha1\nkind: Image\n"
@@ -106,5 +108,34 @@ func TestLoadRefusesHugeFile(t *testing.T) {
 	_, err := Load(path)
 	if err == nil || !strings.Contains(err.Error(), "more than 1048576 bytes") {
 		t.Fatalf("Load = %v, want the size refused", err)
+	}
+}
+
+// TestMarshalKeepsValues prints values that YAML printers get wrong or
+// that read back as another type, and requires them back as they were.
+func TestMarshalKeepsValues(t *testing.T) {
+	d := Default()
+	env := map[string]string{"LEADING_NEWLINE": "\n x", "YAML11_BOOL": "yes", "SEXAGESIMAL": "1:20", "BOOL": "true",
+		"EMPTY": "", "LINES": "a\nb\n", "NUMBER": "010", "NULL": "null", "SPACE": " x ", "BINARY": "\xff\xfe"}
+	d.Spec.K0s.Env = env
+	d.Spec.K0s.Config = map[string]any{"when": time.Date(2001, 12, 14, 0, 0, 0, 0, time.UTC), "list": []any{1, 2.5, true, nil, "3"}}
+	data, err := d.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("printed.yaml", data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(back.Spec.K0s.Env, env) {
+		t.Errorf("env = %q, want %q\n%s", back.Spec.K0s.Env, env, data)
+	}
+	if !reflect.DeepEqual(back.Spec.K0s.Config, d.Spec.K0s.Config) {
+		t.Errorf("config = %#v, want %#v\n%s", back.Spec.K0s.Config, d.Spec.K0s.Config, data)
+	}
+	for _, quoted := range []string{`"\n x"`, `"yes"`, `"1:20"`, `"true"`, `"010"`} {
+		if !strings.Contains(string(data), quoted) {
+			t.Errorf("print has no %s:\n%s", quoted, data)
+		}
 	}
 }
