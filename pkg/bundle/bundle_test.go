@@ -354,6 +354,7 @@ func TestParseObjects(t *testing.T) {
 		{name: "json", in: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}`, kinds: []string{"Secret"}},
 		{name: "integers stay integers", in: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\nspec: {replicas: 3}\n", kinds: []string{"Deployment"}},
 		{name: "missing kind", in: "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata: {name: b}\n", wantErr: "in.yaml: document 2"},
+		{name: "missing apiVersion", in: "kind: Namespace\nmetadata: {name: a}\n", wantErr: "in.yaml: document 1 (Namespace): apiVersion: empty"},
 		{name: "missing name", in: "apiVersion: v1\nkind: Namespace\nmetadata: {}\n", wantErr: "metadata.name: empty"},
 		{name: "bad yaml", in: "apiVersion: v1\nkind: [\n", wantErr: "in.yaml: document 1"},
 	}

@@ -42,6 +42,9 @@ func ParseObjects(name string, data []byte) ([]*unstructured.Unstructured, error
 		if err := u.UnmarshalJSON(js); err != nil {
 			return nil, fmt.Errorf("%s: document %d: expected a Kubernetes object with apiVersion and kind: %w", name, i, err)
 		}
+		if u.GetAPIVersion() == "" {
+			return nil, fmt.Errorf("%s: document %d (%s): apiVersion: empty: expected a group/version such as v1 or apps/v1", name, i, u.GetKind())
+		}
 		if u.GetName() == "" && u.GetGenerateName() == "" {
 			return nil, fmt.Errorf("%s: document %d (%s): metadata.name: empty: expected a name", name, i, u.GetKind())
 		}
