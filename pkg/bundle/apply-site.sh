@@ -14,19 +14,39 @@
 #   EDGEIMG_SITE_LB_ADDRESS    the pinned Kourier address
 #   EDGEIMG_SITE_DOMAIN_FROM_LB 1 when the domain is <address>.sslip.io
 set -eu
+set -f # values are never patterns
 
 SITE_ENV="${EDGEIMG_SITE_ENV:-/etc/edgeimg/site.env}"
 DEVICE_ENV="${EDGEIMG_DEVICE_ENV:-/etc/edgeimg/device.env}"
 STATE="${EDGEIMG_STATE_DIR:-/var/lib/edgeimg}"
 log() { printf 'apply-site: %s\n' "$*"; }
 
+# env_get FILE NAME: the value of NAME=... in FILE (the last one), read as
+# data: the file is never sourced, so nothing in it expands or runs. One
+# pair of surrounding double quotes is removed. Kept identical in
+# pkg/bundle/apply-site.sh and promote-staged.sh (TestEnvGetOneDefinition).
+env_get() {
+	sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1 | sed 's/^"\(.*\)"$/\1/'
+}
+
 [ -f "$SITE_ENV" ] || { log "no $SITE_ENV: nothing to apply"; exit 0; }
-# shellcheck disable=SC1090
-. "$SITE_ENV"
-EDGEIMG_METALLB_ADDRESSES=""
-# shellcheck disable=SC1090
-[ -f "$DEVICE_ENV" ] && . "$DEVICE_ENV"
-want=$(echo "$EDGEIMG_METALLB_ADDRESSES" | tr ',' ' ' | xargs)
+EDGEIMG_SITE_POOL_FILE=$(env_get "$SITE_ENV" EDGEIMG_SITE_POOL_FILE)
+EDGEIMG_SITE_KOURIER_FILE=$(env_get "$SITE_ENV" EDGEIMG_SITE_KOURIER_FILE)
+EDGEIMG_SITE_DOMAIN_FILE=$(env_get "$SITE_ENV" EDGEIMG_SITE_DOMAIN_FILE)
+EDGEIMG_SITE_LB_ADDRESS=$(env_get "$SITE_ENV" EDGEIMG_SITE_LB_ADDRESS)
+EDGEIMG_SITE_DOMAIN_FROM_LB=$(env_get "$SITE_ENV" EDGEIMG_SITE_DOMAIN_FROM_LB)
+# One pool entry per word; an entry is digits, '.', '/' and '-' only
+# (edgeimg-device.service checked them; this refuses anything else).
+want=""
+for e in $(env_get "$DEVICE_ENV" EDGEIMG_METALLB_ADDRESSES | tr ',' ' '); do
+	case $e in
+	*[!0-9./-]*)
+		log "refusing MetalLB address '$e' from $DEVICE_ENV: expected an IPv4 CIDR, range or address"
+		exit 1
+		;;
+	esac
+	want="${want:+$want }$e"
+done
 [ -n "$want" ] || { log "no MetalLB addresses set for this device"; exit 0; }
 
 # first_usable ENTRY: the address MetalLB hands out first from a pool

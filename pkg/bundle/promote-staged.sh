@@ -25,6 +25,14 @@ RETOUCH="${EDGEIMG_PROMOTE_RETOUCH:-20}"
 DEVICE_ENV="${EDGEIMG_DEVICE_ENV:-/etc/edgeimg/device.env}"
 
 log() { printf 'promote-staged: %s\n' "$*"; }
+
+# env_get FILE NAME: the value of NAME=... in FILE (the last one), read as
+# data: the file is never sourced, so nothing in it expands or runs. One
+# pair of surrounding double quotes is removed. Kept identical in
+# pkg/bundle/apply-site.sh and promote-staged.sh (TestEnvGetOneDefinition).
+env_get() {
+	sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1 | sed 's/^"\(.*\)"$/\1/'
+}
 kubectl() { "$K0S" kubectl --kubeconfig="$KUBECONFIG_PATH" "$@" </dev/null; }
 now() { date +%s; }
 deadline=$(( $(now) + TIMEOUT ))
@@ -64,10 +72,22 @@ applied() {
 # label_node: set the per-device node labels (EDGEIMG_NODE_LABELS,
 # comma-separated k=v, from edgeimg-device.yaml) on this single node.
 label_node() {
-	EDGEIMG_NODE_LABELS=""
-	# shellcheck disable=SC1090
-	[ -f "$DEVICE_ENV" ] && . "$DEVICE_ENV"
-	labels=$(echo "$EDGEIMG_NODE_LABELS" | tr ',' ' ')
+	labels=""
+	set -f # the words are labels, never patterns
+	for l in $(env_get "$DEVICE_ENV" EDGEIMG_NODE_LABELS | tr ',' ' '); do
+		case $l in
+		*=*=* | *[!A-Za-z0-9._/=-]* | [!A-Za-z0-9]*) l="" ;;
+		*=*) ;;
+		*) l="" ;;
+		esac
+		if [ -z "$l" ]; then
+			set +f
+			log "refusing the node labels in $DEVICE_ENV: expected key=value,..."
+			return 1
+		fi
+		labels="${labels:+$labels }$l"
+	done
+	set +f
 	[ -n "$labels" ] || return 0
 	wait_for "the node to register" kubectl get nodes -o name
 	# shellcheck disable=SC2086

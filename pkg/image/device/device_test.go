@@ -13,7 +13,6 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
 
-
 // TestWriteImage writes a device file into a real two-partition image
 // (GPT and MBR) and checks it with the host's fsck.fat and mtools.
 func TestWriteImage(t *testing.T) {

@@ -2,9 +2,11 @@ package device
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -263,7 +265,6 @@ func manyAddresses(n int) string {
 	return strings.Join(s, ", ")
 }
 
-
 // TestNodeAgreesWithGo feeds every case to the Go reader and checker and
 // to the node's device-config --check (dash, awk, the rendered rules),
 // and requires the expected verdict and the same output line for line:
@@ -309,5 +310,221 @@ func TestMarshalRoundTrip(t *testing.T) {
 		if !bytes.Equal(again.Marshal(), c.Marshal()) {
 			t.Errorf("%s: round trip:\n%s\nwant:\n%s", tc.name, again.Marshal(), c.Marshal())
 		}
+	}
+}
+
+// TestEnvGetOneDefinition: the scripts that read device.env share one
+// env_get, byte for byte, and it reads the file as data: a value that a
+// shell would expand or run comes back literally and runs nothing.
+func TestEnvGetOneDefinition(t *testing.T) {
+	files := []string{
+		filepath.Join(overlayLib(t), "device-config"),
+		"../../bundle/apply-site.sh",
+		"../../bundle/promote-staged.sh",
+	}
+	var def string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		i := strings.Index(s, "# env_get FILE NAME")
+		j := strings.Index(s[max(i, 0):], "\n}\n")
+		if i < 0 || j < 0 {
+			t.Fatalf("%s: no env_get", f)
+		}
+		got := s[i : i+j+3]
+		if strings.Count(s, "env_get() {") != 1 || regexp.MustCompile(`(?m)^\s*(\.|source) `).MatchString(s) {
+			t.Errorf("%s: env_get defined more than once, or a file is sourced", f)
+		}
+		if def == "" {
+			def = got
+		} else if got != def {
+			t.Errorf("%s: env_get differs:\n%s\nwant:\n%s", f, got, def)
+		}
+	}
+
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "PWNED")
+	env := filepath.Join(dir, "device.env")
+	values := map[string]string{
+		"A": "$(touch " + pwned + ")",
+		"B": "`touch " + pwned + "`",
+		"C": `"; touch ` + pwned + `; : "`,
+		"D": "*",
+		"E": "plain",
+	}
+	var b strings.Builder
+	for _, k := range []string{"A", "B", "C", "D", "E"} {
+		b.WriteString(k + `="` + values[k] + "\"\n")
+	}
+	b.WriteString("E=last\n")
+	os.WriteFile(env, []byte(b.String()), 0o644)
+	values["E"] = "last"
+	for k, want := range values {
+		out, err := exec.Command("dash", "-c", def+`env_get "$1" "$2"`, "sh", env, k).CombinedOutput()
+		if err != nil || strings.TrimSuffix(string(out), "\n") != want {
+			t.Errorf("env_get %s = %q, %v; want %q", k, out, err, want)
+		}
+	}
+	if out, err := exec.Command("dash", "-c", def+`env_get "$1" A`, "sh", filepath.Join(dir, "missing")).CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("env_get on a missing file = %q, %v; want nothing", out, err)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("a value in device.env ran")
+	}
+}
+
+// TestApplySiteRefusesHostileEnv: apply-site, which runs as root before
+// k0s, refuses a device.env whose MetalLB addresses are not addresses,
+// and runs none of it.
+func TestApplySiteRefusesHostileEnv(t *testing.T) {
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "PWNED")
+	site := filepath.Join(dir, "site.env")
+	os.WriteFile(site, []byte("EDGEIMG_SITE_LB_ADDRESS=\"10.0.0.1\"\n"), 0o644)
+	for _, v := range []string{"$(touch " + pwned + ")", `"; touch ` + pwned + `; : "`, "10.0.0.1 *", "10.0.0.1;touch " + pwned} {
+		env := filepath.Join(dir, "device.env")
+		os.WriteFile(env, []byte("EDGEIMG_METALLB_ADDRESSES=\""+v+"\"\n"), 0o644)
+		cmd := exec.Command("dash", "../../bundle/apply-site.sh")
+		cmd.Env = append(os.Environ(), "EDGEIMG_SITE_ENV="+site, "EDGEIMG_DEVICE_ENV="+env, "EDGEIMG_STATE_DIR="+filepath.Join(dir, "state"))
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "refusing MetalLB address") {
+			t.Errorf("apply-site with %q: %v\n%s", v, err, out)
+		}
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("a value in device.env ran")
+	}
+}
+
+// nodeRoot lays out the files device-config reads in n.root, as the image
+// has them.
+func nodeRoot(t *testing.T, n *node) {
+	t.Helper()
+	files := map[string]string{
+		"etc/edgeimg/image.env":             "EDGEIMG_IMAGE=\"edge\"\nEDGEIMG_BOOT_MOUNT=\"/boot/efi\"\n",
+		"etc/edgeimg/device.defaults.env":   string(DefaultsEnv("edge", []string{"10.9.0.0/28"})),
+		"etc/edgeimg/device.env":            string(DefaultsEnv("edge", []string{"10.9.0.0/28"})),
+		"etc/edgeimg/authorized_keys":       key2 + "\n",
+		"etc/hosts":                         "127.0.0.1\tlocalhost\n127.0.1.1\tedge\n",
+		"etc/hostname":                      "edge\n",
+		"etc/systemd/network/.keep":         "",
+		"boot/efi/edgeimg-device.yaml.keep": "",
+	}
+	for p, data := range files {
+		f := filepath.Join(n.root, p)
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// tree lists every file under root but run/ with its content.
+func tree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "run" || rel == "check.yaml" || rel == "boot/efi/edgeimg-device.yaml" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			out[rel] = string(data)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestDeviceConfigApply runs the node's device-config in a temp root: a
+// good file is applied whole; each hostile or broken file is refused
+// with one line per rejected setting, changes nothing and runs nothing.
+func TestDeviceConfigApply(t *testing.T) {
+	n := newNode(t)
+	nodeRoot(t, n)
+	devFile := filepath.Join(n.root, "boot/efi/edgeimg-device.yaml")
+	apply := func(doc string) (string, error) {
+		t.Helper()
+		if err := os.WriteFile(devFile, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := n.cmd().CombinedOutput()
+		return string(out), err
+	}
+
+	good := "hostname: edge-07\nnetwork:\n  mode: static\n  address: 192.168.1.20/24\n  gateway: 192.168.1.1\n  dns: [192.168.1.1, 9.9.9.9]\nssh:\n  authorizedKeys:\n    - " + key1 + "\nmetallb:\n  addresses: [192.168.1.240-192.168.1.250]\nlabels:\n  example.com/site: lab\n  tier: edge\n"
+	out, err := apply(good)
+	if err != nil {
+		t.Fatalf("good file: %v\n%s", err, out)
+	}
+	want := map[string]string{
+		"etc/hostname": "edge-07\n",
+		"etc/hosts":    "127.0.0.1\tlocalhost\n127.0.1.1\tedge-07\n",
+		"etc/systemd/network/10-edgeimg-device.network": "# Written by edgeimg-device.service from " + devFile + "\n[Match]\nName=en* eth*\nType=ether\n[Network]\nAddress=192.168.1.20/24\nGateway=192.168.1.1\nDNS=192.168.1.1\nDNS=9.9.9.9\n",
+		"root/.ssh/authorized_keys":                     key2 + "\n" + key1 + "\n",
+		"etc/edgeimg/device.env":                        "# Written by edgeimg-device.service; read as data (never sourced) by apply-site and the stack promoter.\nEDGEIMG_HOSTNAME=\"edge-07\"\nEDGEIMG_METALLB_ADDRESSES=\"192.168.1.240-192.168.1.250\"\nEDGEIMG_NODE_LABELS=\"example.com/site=lab,tier=edge\"\n",
+	}
+	applied := tree(t, n.root)
+	for p, w := range want {
+		if applied[p] != w {
+			t.Errorf("%s after the good file:\n%q\nwant:\n%q", p, applied[p], w)
+		}
+	}
+	if out, err := apply(good); err != nil || !strings.Contains(out, "unchanged since it was applied") {
+		t.Errorf("second run: %v\n%s", err, out)
+	}
+
+	pwned := filepath.Join(n.root, "PWNED")
+	hostile := []struct {
+		name, doc string
+		rejected  []string // the fields named, one line each
+	}{
+		{"command substitution", "hostname: edge-08\nnetwork:\n  mode: static\n  address: $(touch " + pwned + ")\n", []string{"network.address"}},
+		{"quote breakout", "hostname: edge-08\nmetallb:\n  addresses:\n    - '\"; touch " + pwned + "; : \"'\n", []string{"metallb.addresses[0]"}},
+		{"glob dns", "hostname: edge-08\nnetwork:\n  dns: [\"*\"]\n", []string{"network.dns[0]"}},
+		{"CR in value", "hostname: edge-08\nnetwork:\n  mode: static\n  address: \"10.0.0.2/24\rDNS=6.6.6.6\"\n", []string{"edgeimg-device.yaml:4"}},
+		{"three fields", "hostname: 'edge 08'\nlabels:\n  a: '$(touch " + pwned + ")'\nmetallb:\n  addresses: ['fd00::/120']\n", []string{"hostname", "labels.a", "metallb.addresses[0]"}},
+		{"ssh options", "ssh:\n  authorizedKeys:\n    - command=\"touch " + pwned + "\" " + key1 + "\n", []string{"ssh.authorizedKeys[0]"}},
+	}
+	for _, h := range hostile {
+		t.Run(h.name, func(t *testing.T) {
+			out, err := apply(h.doc)
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("device-config: %v, want exit status 1\n%s", err, out)
+			}
+			var rejected []string
+			for _, l := range lines(out) {
+				if _, r, ok := strings.Cut(l, ": rejected "); ok {
+					rejected = append(rejected, r)
+				}
+			}
+			if len(rejected) != len(h.rejected) {
+				t.Errorf("rejection lines %q, want one for each of %q", rejected, h.rejected)
+			}
+			for i, f := range h.rejected {
+				if i < len(rejected) && !strings.HasPrefix(rejected[i], f) {
+					t.Errorf("rejection line %q, want %s", rejected[i], f)
+				}
+			}
+			if !strings.HasSuffix(strings.TrimSpace(out), "not applied: keeping the current settings") {
+				t.Errorf("output does not end saying nothing was applied:\n%s", out)
+			}
+			if got := tree(t, n.root); !maps.Equal(got, applied) {
+				t.Errorf("a refused file changed the device")
+			}
+			if _, err := os.Stat(pwned); err == nil {
+				t.Fatal("a value of the device file ran")
+			}
+		})
 	}
 }
