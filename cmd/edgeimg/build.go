@@ -42,7 +42,7 @@ Boards: see 'edgeimg boards'.`,
 			&cli.StringSliceFlag{Name: "format", Usage: "output formats (overrides spec.output.formats), comma-separated"},
 			&cli.BoolFlag{Name: "force", Usage: "replace existing outputs"},
 			&cli.StringFlag{Name: "payload", Usage: "use the files of `DIR`, laid out as on the node, instead of the payload rendered from the spec"},
-			&cli.StringSliceFlag{Name: "enable-unit", Usage: "systemd unit of --payload to enable (e.g. k0scontroller.service)"},
+			&cli.StringSliceFlag{Name: "enable-unit", Usage: "systemd units of --payload to enable (e.g. k0scontroller.service; repeatable or comma-separated)"},
 			&cli.BoolFlag{Name: "os-only", Usage: "build the OS with its first-boot units but no k0s payload"},
 			&cli.IntFlag{Name: "zstd-level", Usage: "zstd level for img.zst", Value: format.DefaultZstdLevel},
 			&cli.IntFlag{Name: "xz-level", Usage: "xz level for img.xz", Value: format.DefaultXzLevel},
@@ -68,14 +68,7 @@ func runBuild(c *cli.Context) error {
 	if _, err := printSpecIfDryRun(c, d); err != nil {
 		return err
 	}
-	var formats []string
-	for _, f := range c.StringSlice("format") {
-		for _, x := range strings.Split(f, ",") {
-			if x = strings.TrimSpace(x); x != "" {
-				formats = append(formats, x)
-			}
-		}
-	}
+	formats := commaList(c, "format")
 	ca, err := openCache(c)
 	if err != nil {
 		return err
@@ -92,7 +85,7 @@ func runBuild(c *cli.Context) error {
 		if opts.Payload, err = payloadFromTree(c.String("payload")); err != nil {
 			return err
 		}
-		opts.EnableUnits = c.StringSlice("enable-unit")
+		opts.EnableUnits = commaList(c, "enable-unit")
 	default:
 		if opts.Source, err = newSpecSource(c, d, ca); err != nil {
 			return err

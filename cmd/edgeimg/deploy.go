@@ -37,14 +37,14 @@ Hosts run in parallel (spec.deploy.concurrency); a failing host does not
 stop the others. --dry-run connects and reports what each phase would do.
 --reset stops and resets k0s and removes what deploy uploaded.`,
 		Flags: append(append(specFlags(), registryFlags()...),
-			&cli.StringSliceFlag{Name: "host", Usage: "target `[USER@]ADDRESS[:PORT]` (repeatable; replaces spec.deploy.hosts)", Category: "Deploy"},
+			&cli.StringSliceFlag{Name: "host", Usage: "target `[USER@]ADDRESS[:PORT]` (repeatable or comma-separated; replaces spec.deploy.hosts)", Category: "Deploy"},
 			&cli.StringFlag{Name: "ssh-key", Usage: "private key for --host targets (default: the SSH agent and ~/.ssh)", Category: "Deploy"},
 			&cli.BoolFlag{Name: "sudo", Usage: "use sudo on --host targets whose user is not root", Category: "Deploy"},
 			&cli.BoolFlag{Name: "accept-new-host-key", Usage: "record unknown host keys in known_hosts instead of refusing them (changed keys are always refused)", Category: "Deploy"},
 			&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts `FILE` (default: ssh_config's UserKnownHostsFile, ~/.ssh/known_hosts)", Category: "Deploy"},
 			&cli.BoolFlag{Name: "upload-only", Usage: "upload and verify the payload, do not install or start k0s", Category: "Deploy"},
 			&cli.StringFlag{Name: "payload", Usage: "deploy the files of `DIR`, laid out as on the node, instead of the payload rendered from the spec", Category: "Deploy"},
-			&cli.StringSliceFlag{Name: "install-flag", Usage: "extra flag for 'k0s install controller' (repeatable, with --payload)", Category: "Deploy"},
+			&cli.StringSliceFlag{Name: "install-flag", Usage: "extra flag for 'k0s install controller' (repeatable, one flag each, commas kept: with --payload)", Category: "Deploy"},
 			&cli.StringFlag{Name: "root", Usage: "prefix every node path with `DIR` on the hosts (staging into a mounted root; implies --upload-only)", Category: "Deploy"},
 			&cli.BoolFlag{Name: "ignore-sysinfo", Usage: "go on when 'k0s sysinfo' rejects a host", Category: "Deploy"},
 			&cli.BoolFlag{Name: "reset", Usage: "stop and reset k0s (k0s reset) and remove what deploy uploaded", Category: "Deploy"},
@@ -209,7 +209,7 @@ func payloadFromTree(dir string) (*payload.Payload, error) {
 // deployHosts returns the --host targets, or spec.deploy.hosts.
 func deployHosts(c *cli.Context, s *spec.Spec) ([]deploy.Host, error) {
 	var hosts []deploy.Host
-	for _, arg := range c.StringSlice("host") {
+	for _, arg := range commaList(c, "host") {
 		h, err := deploy.ParseHost(arg)
 		if err != nil {
 			return nil, fmt.Errorf("--host: %w", err)

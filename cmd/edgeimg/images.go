@@ -29,7 +29,7 @@ import (
 // registryFlags are the image-pull flags of every command that pulls.
 func registryFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry reached over plain HTTP (repeatable; adds to spec.images.insecureRegistries)", Category: "Images"},
+		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "registry reached over plain HTTP (repeatable or comma-separated; adds to spec.images.insecureRegistries)", Category: "Images"},
 		&cli.BoolFlag{Name: "refresh", Usage: "resolve tags at the registry again, even those an earlier pull recorded; report tags that moved", Category: "Images"},
 		&cli.IntFlag{Name: "jobs", Value: 4, Usage: "parallel downloads", Category: "Images"},
 	}
@@ -37,7 +37,7 @@ func registryFlags() []cli.Flag {
 
 func imagesCommand() *cli.Command {
 	input := []cli.Flag{
-		&cli.StringSliceFlag{Name: "manifests", Usage: "read the stacks from these YAML files or directories (searched recursively for *.yaml) instead of rendering the spec"},
+		&cli.StringSliceFlag{Name: "manifests", Usage: "read the stacks from these YAML files or directories (searched recursively for *.yaml) instead of rendering the spec (repeatable, one path each)"},
 		&cli.BoolFlag{Name: "no-system-images", Usage: "leave out k0s's system images (with --manifests, the system images are those of k0s's default config)"},
 		&cli.StringFlag{Name: "platform", Usage: "node platform os/arch[/variant] (default: spec.images.platform, else the board's)"},
 	}
@@ -226,7 +226,7 @@ func setupImages(c *cli.Context) (*imageSetup, error) {
 	if opt.Platform == "" {
 		return nil, fmt.Errorf("board %q has no known image platform: set spec.images.platform or --platform", d.Spec.Board)
 	}
-	opt.Insecure = append(opt.Insecure, c.StringSlice("insecure-registry")...)
+	opt.Insecure = append(opt.Insecure, commaList(c, "insecure-registry")...)
 	opt.Refresh = c.Bool("refresh")
 	opt.Jobs = c.Int("jobs")
 	ch, err := openCache(c)

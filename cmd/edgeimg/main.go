@@ -62,5 +62,10 @@ func newApp() *cli.App {
 			buildCommand(), boardsCommand(), deviceConfigCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+		// A repeatable flag's value is never split on commas by the flag
+		// parser: --k0s-env GODEBUG=a=1,b=1 is one variable and --set
+		// PATH=a,b one assignment. Lists are split where the field is a
+		// list (spec.Document.Set, commaList).
+		DisableSliceFlagSeparator: true,
 	}
 }

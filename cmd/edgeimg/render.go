@@ -57,7 +57,7 @@ func prepareNode(c *cli.Context, d *spec.Document, ca *cache.Cache) (*prepare.No
 	}
 	return prepare.New(d, prepare.Options{
 		Cache: ca, Platform: platform, Arch: arch,
-		Insecure: c.StringSlice("insecure-registry"), Refresh: c.Bool("refresh"), Jobs: c.Int("jobs"),
+		Insecure: commaList(c, "insecure-registry"), Refresh: c.Bool("refresh"), Jobs: c.Int("jobs"),
 		Progress: c.App.ErrWriter,
 	})
 }

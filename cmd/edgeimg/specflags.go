@@ -14,7 +14,7 @@ import (
 func specFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "spec file (default: the embedded default spec)", EnvVars: []string{"EDGEIMG_SPEC"}},
-		&cli.StringSliceFlag{Name: "set", Usage: "set any spec field: PATH=VALUE (e.g. services[0].image=..., deploy.hosts[0].address=...)"},
+		&cli.StringSliceFlag{Name: "set", Usage: "set any spec field: PATH=VALUE, repeatable; a list field takes a comma-separated VALUE (e.g. services[0].image=..., metallb.addresses=10.0.0.1,10.0.0.2)"},
 		&cli.StringFlag{Name: "k0s-config", Usage: "file with a k0s ClusterConfig (or its spec) merged into k0s.config"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the fully defaulted spec and what would be done, change nothing"},
 	}
@@ -22,9 +22,9 @@ func specFlags() []cli.Flag {
 		usage := f.Doc + " (spec." + f.Path + ")"
 		switch {
 		case f.List:
-			flags = append(flags, &cli.StringSliceFlag{Name: f.Flag, Usage: usage, Category: "Spec"})
+			flags = append(flags, &cli.StringSliceFlag{Name: f.Flag, Usage: usage + ", comma-separated or repeated", Category: "Spec"})
 		case f.Map:
-			flags = append(flags, &cli.StringSliceFlag{Name: f.Flag, Usage: usage + ", KEY=VALUE", Category: "Spec"})
+			flags = append(flags, &cli.StringSliceFlag{Name: f.Flag, Usage: usage + ", KEY=VALUE, repeated (commas stay in VALUE)", Category: "Spec"})
 		case f.Bool:
 			flags = append(flags, &cli.BoolFlag{Name: f.Flag, Usage: usage, Category: "Spec"})
 		default:
@@ -120,6 +120,21 @@ func dryRunImages(next cli.ActionFunc) cli.ActionFunc {
 		fmt.Fprintln(c.App.Writer, "# images that would be pulled")
 		return imagesList(c)
 	}
+}
+
+// commaList is a repeatable flag whose values are comma-separated lists
+// (the App does not split them: see DisableSliceFlagSeparator), split,
+// trimmed, empty items dropped.
+func commaList(c *cli.Context, name string) []string {
+	var out []string
+	for _, v := range c.StringSlice(name) {
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }
 
 type indented struct{ err error }
