@@ -265,17 +265,28 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	}
 	stage, err := os.MkdirTemp(b.opts.OutDir, ".edgeimg-build-*")
 	if err != nil {
+		if createdOut {
+			os.Remove(b.opts.OutDir)
+		}
 		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	// abandon removes what this build created before the debug log exists.
+	abandon := func(err error) (*Result, error) {
+		os.RemoveAll(stage)
+		if createdOut {
+			os.Remove(b.opts.OutDir)
+		}
+		return nil, err
 	}
 	st.stage = stage
 	st.work = filepath.Join(stage, "work")
 	if err := os.Mkdir(st.work, 0o755); err != nil {
-		return nil, err
+		return abandon(fmt.Errorf("staging directory: %w", err))
 	}
 	logPath := filepath.Join(stage, b.name+".build.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return abandon(fmt.Errorf("build log: %w", err))
 	}
 	m.Log = logf
 	fmt.Fprintf(logf, "edgeimg build %s: board %s, formats %s, epoch %d, cache %s, %d CPUs\n",

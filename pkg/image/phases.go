@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -302,7 +303,10 @@ func (st *state) debianBase(ctx context.Context) error {
 	if st.baseSHA, err = cache.FileSHA256(base.Path); err != nil {
 		return err
 	}
-	fi, _ := os.Stat(base.Path)
+	fi, err := os.Stat(base.Path)
+	if err != nil {
+		return fmt.Errorf("debian base: %w", err)
+	}
 	st.detail["base"] = fmt.Sprintf("%s, %s %s", map[bool]string{true: "cached", false: "built"}[base.Cached], bs.Suite, humanize.Bytes(fi.Size()))
 	return nil
 }
@@ -323,7 +327,9 @@ func (st *state) rootfsBase(ctx context.Context) error {
 	magic := make([]byte, 6)
 	n, _ := io.ReadFull(f, magic)
 	magic = magic[:n]
-	f.Seek(0, io.SeekStart)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spec.os.rootfs %s: %w", src, err)
+	}
 	dst := filepath.Join(st.work, "base.tar")
 	switch {
 	case n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
@@ -640,11 +646,16 @@ func (st *state) bootPartition(ctx context.Context) error {
 	return nil
 }
 
+// volumeID derives the FAT volume serial from the disk's identity: the
+// first 32 bits of a UUID derived for the "fat" role.
 func volumeID(l *disk.Layout) uint32 {
-	u := strings.ReplaceAll(disk.DeriveUUID(l.DiskGUID+fmt.Sprint(l.Signature), "fat"), "-", "")
-	var v uint32
-	fmt.Sscanf(u[:8], "%08x", &v)
-	return v
+	u := disk.DeriveUUID(l.DiskGUID+fmt.Sprint(l.Signature), "fat")
+	v, err := strconv.ParseUint(u[:8], 16, 32)
+	if err != nil {
+		// DeriveUUID always starts with 8 hex digits; anything else is a bug.
+		panic(fmt.Sprintf("volumeID: derived UUID %q: %v", u, err))
+	}
+	return uint32(v)
 }
 
 // Root file system sizing.
@@ -729,10 +740,14 @@ func (st *state) writeFormat(ctx context.Context, f format.Format) error {
 	if err != nil {
 		return fmt.Errorf("format %s: %w", f.Name, err)
 	}
+	var size int64
 	for _, p := range append([]string{dst}, extra...) {
 		o, err := describe(f.Name, p)
 		if err != nil {
-			return err
+			return fmt.Errorf("format %s: %w", f.Name, err)
+		}
+		if p == dst {
+			size = o.Size
 		}
 		replaced := false
 		for i := range st.outputs {
@@ -744,8 +759,7 @@ func (st *state) writeFormat(ctx context.Context, f format.Format) error {
 			st.outputs = append(st.outputs, o)
 		}
 	}
-	fi, _ := os.Stat(dst)
-	st.detail["format "+f.Name] = humanize.Bytes(fi.Size())
+	st.detail["format "+f.Name] = humanize.Bytes(size)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
 )
@@ -33,6 +34,30 @@ type File struct {
 	// SHA256 (hex) and Size are filled by Seal.
 	SHA256 string
 	Size   int64
+	// hashed identifies the Source file SHA256 was computed from, so a
+	// second Seal carries the sum instead of reading the file again.
+	hashed sourceID
+}
+
+// sourceID identifies the content of a local file without reading it: the
+// path, size, modification time and inode it had when it was hashed.
+type sourceID struct {
+	path  string
+	size  int64
+	mtime int64
+	ino   uint64
+}
+
+func statSource(p string) (sourceID, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return sourceID{}, err
+	}
+	id := sourceID{path: p, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.ino = st.Ino
+	}
+	return id, nil
 }
 
 // Payload is the set of files for one node.
@@ -70,7 +95,11 @@ func (f *File) Open() (io.ReadCloser, error) {
 }
 
 // Seal validates the payload and computes each file's size and sha256,
-// sorting files by path so every consumer sees the same order.
+// sorting files by path so every consumer sees the same order. A file
+// copied from a local Source is read once: a later Seal carries its sum
+// while the file keeps the size, modification time and inode it was hashed
+// with. Inline Data is hashed on every call (it is small and may have been
+// replaced).
 func (p *Payload) Seal() error {
 	seen := map[string]bool{}
 	for i := range p.Files {
@@ -85,6 +114,16 @@ func (p *Payload) Seal() error {
 		if (f.Source == "") == (f.Data == nil) {
 			return fmt.Errorf("payload %s: expected exactly one of data or source", f.Path)
 		}
+		var id sourceID
+		if f.Source != "" {
+			var err error
+			if id, err = statSource(f.Source); err != nil {
+				return fmt.Errorf("payload %s: %w", f.Path, err)
+			}
+			if f.SHA256 != "" && f.hashed == id {
+				continue // hashed by an earlier Seal and unchanged since
+			}
+		}
 		r, err := f.Open()
 		if err != nil {
 			return fmt.Errorf("payload %s: %w", f.Path, err)
@@ -95,7 +134,7 @@ func (p *Payload) Seal() error {
 		if err != nil {
 			return fmt.Errorf("payload %s: %w", f.Path, err)
 		}
-		f.Size, f.SHA256 = n, hex.EncodeToString(h.Sum(nil))
+		f.Size, f.SHA256, f.hashed = n, hex.EncodeToString(h.Sum(nil)), id
 	}
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 	return nil
