@@ -5,6 +5,7 @@
 #                kube-apiserver, sshd, mkfs, QEMU), after installing what they need
 #   make e2e     the end-to-end run on a real k0s built from source
 #   make bench   benchmarks, printing figures
+#   make check-deps  install-deps.sh proven on a fresh Debian root
 #   make lint    gofmt, go vet, shellcheck
 
 SHELL := /bin/bash
@@ -17,7 +18,7 @@ BIN := bin/edgeimg
 OUT ?= out
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build image deps testbins test e2e e2ebins levers bench lint clean
+.PHONY: all build image deps check-deps vuln testbins test e2e e2ebins levers bench lint clean
 
 all: build
 
@@ -28,6 +29,12 @@ build:
 # root or through sudo).
 deps:
 	bash hack/install-deps.sh
+
+# check-deps proves install-deps.sh on a fresh Debian bookworm root (only Go
+# copied in; as root): every tool in its map resolves there, and every command
+# the Go code runs by name is in the map.
+check-deps:
+	bash hack/check-deps.sh
 
 image: deps build
 	$(BIN) build -o $(OUT)

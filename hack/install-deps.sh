@@ -27,6 +27,7 @@ map=(
 	"build mmdebstrap mmdebstrap"                 # Debian base and tools tree (pkg/image/debian, pkg/image/tools)
 	"build arch-test arch-test"                   # mmdebstrap: foreign architecture (arm64 on x86_64)
 	"build qemu-aarch64-static qemu-user-static"  # mmdebstrap: arm64 maintainer scripts under binfmt_misc
+	"build bash bash"                             # hack/*.sh, run by the tests too
 	"build tar tar"                               # tools tree unpacking (pkg/image/tools)
 	"build /etc/ssl/certs/ca-certificates.crt ca-certificates" # https mirrors, module proxy
 	# build from source: make build, testbins, e2ebins (hack/build-*.sh, hack/e2e-images.sh)
@@ -44,6 +45,9 @@ map=(
 	"test awk mawk"                               # device-config reader (node side, as on the device)
 	"test dash dash"                              # node-side scripts run by /bin/sh as on the device
 	"test sh dash"                                # pkg/bundle, test/e2e: sh scripts
+	"test cp coreutils"                           # pkg/image, pkg/airgap: sparse copies
+	"test dd coreutils"
+	"test env coreutils"                          # internal/testenv: launch wrapper
 	"test ldd libc-bin"                           # internal/testenv: binaries' libraries
 	"test unshare util-linux"                     # internal/testenv: k0s in its own namespaces
 	"test nsenter util-linux"
