@@ -74,6 +74,7 @@ lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
+	bash hack/check-layout.sh
 	shellcheck -x hack/*.sh hack/lib/*.sh hack/bench/*.sh pkg/bundle/*.sh overlays/base/usr/lib/edgeimg/device-config overlays/base/usr/lib/edgeimg/growroot
 
 clean:

@@ -1,6 +1,3 @@
-// Command edgeimg turns one spec into a bootable edge OS image running k0s
-// with Knative Serving, Kourier and MetalLB, fitted to a small node and
-// fully airgapped, or pushes the same payload to existing hosts over SSH.
 package main
 
 import (
