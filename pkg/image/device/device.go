@@ -44,6 +44,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -98,8 +99,14 @@ type MetalLB struct {
 // verdict as the node's reader. name is used in messages.
 func Parse(name string, data []byte) (*Config, error) {
 	entries, err := Read(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	var se *SyntaxError
+	switch {
+	case errors.As(err, &se) && se.Line > 0:
+		return nil, fmt.Errorf("%s:%d: %s", name, se.Line, se.Msg)
+	case errors.As(err, &se):
+		return nil, fmt.Errorf("%s: %s", name, se.Msg)
+	case err != nil:
+		return nil, err
 	}
 	if errs := Check(entries); len(errs) > 0 {
 		return nil, fmt.Errorf("%s is invalid:\n  %s", name, strings.ReplaceAll(errList(errs).Error(), "\n", "\n  "))

@@ -18,26 +18,10 @@ import (
 func TestWriteImage(t *testing.T) {
 	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
 	testenv.NeedHostCommand(t, "mtype", "mtools")
-	tr := testenv.ImageTools(t)
 	for _, table := range []string{disk.GPT, disk.MBR} {
 		t.Run(table, func(t *testing.T) {
 			dir := t.TempDir()
-			l, err := disk.NewLayout(table, "arm64", 64<<20, 40<<20, "dev-test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			boot, root := filepath.Join(dir, "boot.fat"), filepath.Join(dir, "root.ext4")
-			fa := &disk.FAT{Tools: tr, Label: "ESP", Epoch: 1735689600}
-			if err := fa.Make(context.Background(), boot, l.Boot.Size, []disk.FATFile{{Path: "/EFI/BOOT/BOOTAA64.EFI", Data: []byte("efi")}, {Path: "/" + FileName, Data: []byte("hostname: old\n")}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(root, []byte("root"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			img := filepath.Join(dir, "edge.img")
-			if err := disk.Assemble(img, l, boot, root); err != nil {
-				t.Fatal(err)
-			}
+			img, l := makeImage(t, dir, table)
 			before, err := ReadImage(img)
 			if err != nil || string(before) != "hostname: old\n" {
 				t.Fatalf("ReadImage before = %q, %v", before, err)
@@ -71,6 +55,83 @@ func TestWriteImage(t *testing.T) {
 				if strings.Contains(e.Name(), ".tmp-") {
 					t.Errorf("temp file left: %s", e.Name())
 				}
+			}
+		})
+	}
+}
+
+// makeImage assembles a small two-partition image (GPT or MBR) whose
+// boot partition holds an old device file.
+func makeImage(t *testing.T, dir, table string) (string, *disk.Layout) {
+	t.Helper()
+	tr := testenv.ImageTools(t)
+	l, err := disk.NewLayout(table, "arm64", 64<<20, 40<<20, "dev-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, root := filepath.Join(dir, "boot.fat"), filepath.Join(dir, "root.ext4")
+	fa := &disk.FAT{Tools: tr, Label: "ESP", Epoch: 1735689600}
+	if err := fa.Make(context.Background(), boot, l.Boot.Size, []disk.FATFile{{Path: "/EFI/BOOT/BOOTAA64.EFI", Data: []byte("efi")}, {Path: "/" + FileName, Data: []byte("hostname: old\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, []byte("root"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "edge.img")
+	if err := disk.Assemble(img, l, boot, root); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(boot)
+	os.Remove(root)
+	return img, l
+}
+
+// TestWriteImageThroughSymlink: -i LINK changes the image the link
+// points to and keeps the link.
+func TestWriteImageThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	img, _ := makeImage(t, dir, disk.GPT)
+	linkDir := t.TempDir()
+	link := filepath.Join(linkDir, "current.img")
+	if err := os.Symlink(img, link); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Hostname: "edge-09"}
+	if err := WriteImage(link, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the symlink was replaced: %v %v", fi.Mode(), err)
+	}
+	if got, err := ReadImage(img); err != nil || !bytes.Equal(got, cfg.Marshal()) {
+		t.Fatalf("the link's target holds %q, %v", got, err)
+	}
+	for _, d := range []string{dir, linkDir} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".tmp-") {
+				t.Errorf("temp file left: %s", e.Name())
+			}
+		}
+	}
+}
+
+// TestWriteImageRefusesTruncated: an image shorter than its partition
+// table says is refused and left as it was, for both tables.
+func TestWriteImageRefusesTruncated(t *testing.T) {
+	for _, table := range []string{disk.GPT, disk.MBR} {
+		t.Run(table, func(t *testing.T) {
+			img, l := makeImage(t, t.TempDir(), table)
+			// Cut into the root partition, as an interrupted copy does.
+			if err := os.Truncate(img, l.Root.Start+l.Root.Size-disk.SectorSize); err != nil {
+				t.Fatal(err)
+			}
+			err := WriteImage(img, &Config{Hostname: "edge-09"})
+			if err == nil || !strings.Contains(err.Error(), "truncated") {
+				t.Fatalf("WriteImage on a truncated image = %v, want a truncated error", err)
+			}
+			if got, err := ReadImage(img); err != nil || string(got) != "hostname: old\n" {
+				t.Errorf("the image changed: %q, %v", got, err)
 			}
 		})
 	}

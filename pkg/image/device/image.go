@@ -15,6 +15,40 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
 
+// checkSize refuses an image shorter than its partition table says: a
+// truncated download or copy would otherwise be "written" and fail to
+// boot. A GPT disk must hold its backup header, an MBR disk every
+// partition.
+func checkSize(f *os.File, size int64) error {
+	mbr := make([]byte, disk.SectorSize)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		return fmt.Errorf("read partition table: %w", err)
+	}
+	var need int64
+	what := "its last partition"
+	if mbr[446+4] == 0xee {
+		hdr := make([]byte, disk.SectorSize)
+		if _, err := f.ReadAt(hdr, disk.SectorSize); err != nil || string(hdr[:8]) != "EFI PART" {
+			return errors.New("protective MBR without a GPT header")
+		}
+		need = (int64(binary.LittleEndian.Uint64(hdr[32:])) + 1) * disk.SectorSize
+		what = "the GPT backup header"
+	} else {
+		for i := range 4 {
+			e := mbr[446+16*i : 446+16*(i+1)]
+			if e[4] == 0 {
+				continue
+			}
+			end := (int64(binary.LittleEndian.Uint32(e[8:])) + int64(binary.LittleEndian.Uint32(e[12:]))) * disk.SectorSize
+			need = max(need, end)
+		}
+	}
+	if size < need {
+		return fmt.Errorf("truncated: %d bytes, but %s ends at byte %d: expected the whole image (an incomplete download or copy?)", size, what, need)
+	}
+	return nil
+}
+
 // BootPartition finds the FAT boot partition of a raw edgeimg image: the
 // EFI system partition of a GPT disk, or the first FAT partition of an
 // MBR disk.
@@ -79,21 +113,39 @@ func ReadImage(imgPath string) ([]byte, error) {
 }
 
 // WriteImage writes cfg as edgeimg-device.yaml onto the boot partition of
-// the raw image at imgPath. The image is copied (keeping holes) to a
+// the raw image at imgPath (through a symlink: the link's target is
+// changed, the link stays). The image is copied (keeping holes) to a
 // temporary file next to it, changed there and renamed over the original,
-// so a failure leaves the original as it was.
+// so a failure leaves the original as it was. A truncated image is
+// refused.
 func WriteImage(imgPath string, cfg *Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	fi, err := os.Stat(imgPath)
+	target, err := filepath.EvalSymlinks(imgPath)
+	if err != nil {
+		return err
+	}
+	if li, err := os.Lstat(imgPath); err == nil && li.Mode()&os.ModeSymlink != 0 {
+		imgPath = fmt.Sprintf("%s (the target of %s)", target, imgPath)
+	}
+	fi, err := os.Stat(target)
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: expected an image file (for a flashed card, edit %s on its FAT partition)", imgPath, FileName)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(imgPath), "."+filepath.Base(imgPath)+".tmp-*")
+	src, err := os.Open(target)
+	if err != nil {
+		return err
+	}
+	err = checkSize(src, fi.Size())
+	src.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", imgPath, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -107,7 +159,7 @@ func WriteImage(imgPath string, cfg *Config) error {
 	if err := tmp.Truncate(fi.Size()); err != nil {
 		return err
 	}
-	if _, err := disk.CopySparse(tmp, 0, imgPath); err != nil {
+	if _, err := disk.CopySparse(tmp, 0, target); err != nil {
 		return err
 	}
 	p, err := BootPartition(tmp)
@@ -130,7 +182,7 @@ func WriteImage(imgPath string, cfg *Config) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), imgPath); err != nil {
+	if err := os.Rename(tmp.Name(), target); err != nil {
 		return err
 	}
 	ok = true
