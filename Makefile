@@ -3,6 +3,7 @@
 #   make image   build bin/edgeimg and an image from the embedded default spec
 #   make test    every unit and integration test (real registry, containerd,
 #                kube-apiserver, sshd, mkfs, QEMU), after installing what they need
+#   make fuzz    every fuzz target for 2 minutes (make test runs each 20 s)
 #   make e2e     the end-to-end run on a real k0s built from source
 #   make bench   benchmarks, printing figures
 #   make check-deps  install-deps.sh proven on a fresh Debian root
@@ -47,6 +48,15 @@ testbins:
 
 test: deps testbins
 	EDGEIMG_CI=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
+	FUZZTIME=20s bash hack/fuzz.sh
+
+# fuzz runs every fuzz target longer than make test does (2 min each);
+# FUZZ='Decode|Set' picks some, FUZZTIME=10m runs each longer.
+.PHONY: fuzz
+FUZZ ?= .
+FUZZTIME ?= 2m
+fuzz:
+	FUZZ='$(FUZZ)' FUZZTIME='$(FUZZTIME)' bash hack/fuzz.sh
 
 # e2e runs the stack on a real k0s single node built from source, with
 # images built from Go source (hack/e2e-images.sh); as root.
