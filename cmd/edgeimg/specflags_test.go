@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +87,75 @@ func TestCommaListFlags(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSpecRefuses: what spec, plan and manifests used to accept silently
+// is refused by all three, naming the field and the known values.
+func TestSpecRefuses(t *testing.T) {
+	dir := t.TempDir()
+	dashes := filepath.Join(dir, "dashes.yaml")
+	if err := os.WriteFile(dashes, []byte("---\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"unknown board", []string{"--board", "rpi9"}, []string{"spec.board", `"rpi9": unknown board: expected one of`, "x86_64-efi"}},
+		{"unknown k0s", []string{"--k0s-version", "v1.99.0+k0s.1"}, []string{"spec.k0s.version", "unknown k0s release: expected one of v1.33.8+k0s.1"}},
+		{"system namespace", []string{"--set", "services[0].namespace=kube-system"}, []string{"spec.services[0].namespace", "system namespace"}},
+		{"PORT", []string{"--set", "services[0].env.PORT=1"}, []string{"spec.services[0].env.PORT"}},
+		{"port 8012", []string{"--set", "services[0].port=8012"}, []string{"spec.services[0].port", "queue-proxy"}},
+		{"requests over limits", []string{"--set", "services[0].requests.cpu=2", "--set", "services[0].limits.cpu=1"}, []string{"spec.services[0].requests.cpu"}},
+		{"fractional maxPods", []string{"--set", "node.maxPods=1.5"}, []string{"spec.node.maxPods", "not an integer"}},
+		{"memory 1Ei", []string{"--node-memory", "1Ei"}, []string{"spec.node.memory", "at most 16Ti"}},
+		{"memory 1e100", []string{"--node-memory", "1e100"}, []string{"spec.node.memory", "at most 16Ti"}},
+		{"cpu 1e9", []string{"--node-cpu", "1e9"}, []string{"spec.node.cpu", "at most 1024"}},
+		{"only ---", []string{"-f", dashes}, []string{"dashes.yaml", "empty document"}},
+		{"IPv6 pool", []string{"--metallb-addresses", "fd00::/120"}, []string{"spec.metallb.addresses[0]", "IPv6 pools are not supported"}},
+	}
+	for _, tt := range tests {
+		for _, cmd := range [][]string{{"spec"}, {"plan"}, {"manifests", "-o", filepath.Join(dir, "out")}} {
+			t.Run(tt.name+" "+cmd[0], func(t *testing.T) {
+				out, err := runApp(t, append(cmd, tt.args...)...)
+				if err == nil {
+					t.Fatalf("accepted:\n%s", out)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+					t.Error("manifests wrote its output")
+				}
+			})
+		}
+	}
+}
+
+// TestServiceNamespaceCreated: a service in a namespace of the user's own
+// gets a Namespace object in a live stack, applied before the staged
+// services are promoted; default gets none.
+func TestServiceNamespaceCreated(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		ns   string
+		want bool
+	}{{"apps", true}, {"default", false}} {
+		out := filepath.Join(dir, tt.ns)
+		if text, err := runApp(t, "manifests", "-o", out, "--set", "services[0].namespace="+tt.ns); err != nil {
+			t.Fatalf("%v\n%s", err, text)
+		}
+		data, err := os.ReadFile(filepath.Join(out, "var/lib/k0s/manifests/service-namespaces/namespaces.yaml"))
+		if err != nil && tt.want {
+			t.Fatal(err)
+		}
+		got := strings.Contains(string(data), "kind: Namespace")
+		if got != tt.want || (tt.want && !strings.Contains(string(data), "name: "+tt.ns)) {
+			t.Errorf("namespace %s: Namespace object %v, want %v:\n%s", tt.ns, got, tt.want, data)
+		}
 	}
 }

@@ -23,6 +23,7 @@ const (
 	StackMetalLB        = "metallb"
 	StackMetalLBConfig  = "metallb-config"
 	StackServices       = "knative-services"
+	StackNamespaces     = "service-namespaces" // spec.services' own namespaces
 	stagedSuffix        = "-staged"
 )
 
@@ -198,6 +199,27 @@ func (r *renderer) addSpecObjects() error {
 		}
 	}
 	if len(s.Services) > 0 {
+		// A namespace of the user's own is created in a live stack of its
+		// own, applied at once, long before the staged services are
+		// promoted (default exists; system namespaces are refused by the
+		// spec).
+		nsFile := &File{Name: "namespaces.yaml"}
+		created := map[string]bool{"default": true}
+		for _, svc := range s.Services {
+			if created[svc.Namespace] {
+				continue
+			}
+			created[svc.Namespace] = true
+			ns := obj("v1", "Namespace", "", svc.Namespace)
+			k := keyOf(ns)
+			if _, dup := r.seen[k]; !dup {
+				r.seen[k] = StackNamespaces + "/" + nsFile.Name
+				nsFile.Objects = append(nsFile.Objects, ns)
+			}
+		}
+		if len(nsFile.Objects) > 0 {
+			r.res.Bundle.Stacks = append(r.res.Bundle.Stacks, &Stack{Name: StackNamespaces, Files: []*File{nsFile}, source: "spec.services[].namespace"})
+		}
 		f := &File{Name: "services.yaml"}
 		for _, svc := range s.Services {
 			o := knativeService(svc)

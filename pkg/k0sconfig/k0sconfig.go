@@ -354,11 +354,15 @@ func (c *Config) unitArgs() []string {
 	return args
 }
 
-// envList is Env as NAME=VALUE, sorted by name.
+// envList is Env as NAME=VALUE, sorted by name, in the form the unit's
+// Environment= needs: k0s install writes each --env into the unit as is,
+// and systemd expands '%' there as a specifier (%h: a home directory), so
+// '%' is written '%%' (GOMEMLIMIT or GODEBUG values reach the process as
+// given). The spec refuses quotes, backslashes and line breaks in values.
 func (c *Config) envList() []string {
 	out := make([]string, 0, len(c.Env))
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-		out = append(out, k+"="+c.Env[k])
+		out = append(out, k+"="+strings.ReplaceAll(c.Env[k], "%", "%%"))
 	}
 	return out
 }

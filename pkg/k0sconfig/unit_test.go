@@ -61,6 +61,45 @@ var unitCases = []struct {
 	{"bridge, disabled components", header + "spec:\n  k0s:\n    network: bridge\n    disableComponents: [metrics-server, konnectivity-server, helm]\n", nil},
 	{"data dir", header, []k0sconfig.Option{k0sconfig.WithDataDir("/srv/k0s data")}},
 	{"environment", header + "spec:\n  k0s:\n    env: {KUBE-APISERVER_GOGC: \"50\", GOMEMLIMIT: 40MiB, HTTPS_PROXY: \"http://proxy.local:3128\"}\n", nil},
+	{"percent in environment", header + percentEnv, nil},
+}
+
+// percentEnv has values systemd would expand as specifiers if unescaped.
+const percentEnv = "spec:\n  k0s:\n    env: {A: \"50%\", B: \"x%hy\", C: \"%Q%%\"}\n"
+
+// TestUnitEnvironmentPercent: '%' in k0s.env reaches the unit as '%%', which
+// systemd's own parser (systemd-analyze verify) reads without resolving a
+// specifier; the same unit unescaped is reported, so the check can fail.
+func TestUnitEnvironmentPercent(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		skipOrFail(t, "systemd-analyze not found (apt-get install systemd)")
+	}
+	c, err := k0sconfig.Build(parseSpec(t, header+percentEnv), k0sconfig.Reservations{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(c.Unit("/bin/true"))
+	for _, want := range []string{`Environment="A=50%%"`, `Environment="B=x%%hy"`, `Environment="C=%%Q%%%%"`} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %s:\n%s", want, unit)
+		}
+	}
+	verify := func(unit string) string {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "k0scontroller.service")
+		if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
+		return string(out)
+	}
+	if out := verify(unit); strings.Contains(out, "specifier") {
+		t.Errorf("systemd-analyze verify resolves specifiers in the unit:\n%s", out)
+	}
+	if out := verify(strings.ReplaceAll(unit, "%%", "%")); !strings.Contains(out, "Failed to resolve specifiers") {
+		t.Errorf("systemd-analyze verify accepts unescaped %%Q; the check cannot fail:\n%s", out)
+	}
 }
 
 // TestInstallFlagsParseWithK0s parses InstallFlags with k0s's own

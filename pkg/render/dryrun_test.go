@@ -21,13 +21,13 @@ func TestServerSideDryRun(t *testing.T) {
 		mod  func(*spec.Document)
 	}{
 		{"default", nil},
-		{"1Gi bridge, scaled, custom domain, two services", func(d *spec.Document) {
+		{"1Gi bridge, scaled, custom domain, two services, one in a namespace of its own", func(d *spec.Document) {
 			d.Spec.Node.Memory = spec.MustQuantity("1Gi")
 			d.Spec.K0s.Network = spec.NetworkBridge
 			d.Spec.Resources.Strategy, d.Spec.Resources.Factor = spec.StrategyScale, 0.5
 			d.Spec.Knative.Domain = "edge.example.com"
 			two := 2
-			d.Spec.Services = append(d.Spec.Services, spec.Service{Name: "second", Namespace: "default", Image: "example.com/app:1", Port: 9090, MaxScale: &two,
+			d.Spec.Services = append(d.Spec.Services, spec.Service{Name: "second", Namespace: "apps", Image: "example.com/app:1", Port: 9000, MaxScale: &two,
 				Requests: spec.ResourceList{CPU: spec.MustQuantity("10m"), Memory: spec.MustQuantity("32Mi")}})
 		}},
 	} {

@@ -95,3 +95,6 @@ func (q *Quantity) UnmarshalYAML(n *yaml.Node) error {
 	*q = p
 	return nil
 }
+
+// Cmp compares two quantities exactly (no int64 overflow): -1, 0 or 1.
+func (q Quantity) Cmp(o Quantity) int { return q.q.Cmp(o.q) }

@@ -121,9 +121,19 @@ func (d *Document) Validate() error {
 	if s.Board == "" {
 		v.add("spec.board", "empty: expected a board name such as x86_64-efi")
 	}
-	v.positive("spec.node.cpu", s.Node.CPU, 100, "at least 100m")
-	if s.Node.Memory.Value() < 256<<20 {
+	if v.cpu("spec.node.cpu", s.Node.CPU) {
+		v.positive("spec.node.cpu", s.Node.CPU, 100, "at least 100m")
+	}
+	if v.memory("spec.node.memory", s.Node.Memory) && s.Node.Memory.Value() < 256<<20 {
 		v.add("spec.node.memory", "%s: expected at least 256Mi", s.Node.Memory)
+	}
+	v.memory("spec.node.evictionHard", s.Node.EvictionHard)
+	v.cpu("spec.node.reserved.cpu", s.Node.Reserved.CPU)
+	v.memory("spec.node.reserved.memory", s.Node.Reserved.Memory)
+	v.cpu("spec.resources.headroom.cpu", s.Resources.Headroom.CPU)
+	v.memory("spec.resources.headroom.memory", s.Resources.Headroom.Memory)
+	if sz := s.Disk.Size; sz.IsSet() && sz.Cmp(maxDisk) > 0 {
+		v.add("spec.disk.size", "%s: expected at most %s", sz, maxDisk)
 	}
 	if r := s.Node.Reserved.CPU; r.IsSet() && r.MilliValue() >= s.Node.CPU.MilliValue() {
 		v.add("spec.node.reserved.cpu", "%s: expected less than the node's CPU (%s)", r, s.Node.CPU)
@@ -268,6 +278,22 @@ func ParseAddressRange(s string) (AddressRange, error) {
 	return AddressRange{From: a, To: a, Text: s}, nil
 }
 
+// ParsePoolRange is ParseAddressRange for the MetalLB pool, which is IPv4
+// only: the rendered stack names the first address in config-domain
+// (<address>.sslip.io) and loadBalancerIPs, which are not written for IPv6
+// (nor is dual-stack k0s networking), so an IPv6 or zoned address is
+// refused rather than rendered into objects that do not work.
+func ParsePoolRange(s string) (AddressRange, error) {
+	r, err := ParseAddressRange(s)
+	if err != nil {
+		return r, err
+	}
+	if !r.From.Is4() || !r.To.Is4() {
+		return AddressRange{}, fmt.Errorf("%q: IPv6 pools are not supported (the node's networking and the Knative domain edgeimg renders are IPv4 only): expected IPv4 addresses", strings.TrimSpace(s))
+	}
+	return r, nil
+}
+
 func lastAddr(p netip.Prefix) netip.Addr {
 	b := p.Addr().AsSlice()
 	for i := range b {
@@ -304,7 +330,7 @@ func (v *validator) addresses(addrs []string) {
 	var ranges []AddressRange
 	for i, a := range addrs {
 		field := fmt.Sprintf("spec.metallb.addresses[%d]", i)
-		r, err := ParseAddressRange(a)
+		r, err := ParsePoolRange(a)
 		if err != nil {
 			v.add(field, "%s", err.Error())
 			continue
@@ -327,6 +353,8 @@ func (v *validator) services(svcs []Service) {
 		}
 		if !dnsLabel.MatchString(s.Namespace) {
 			v.add(f+".namespace", "%q: expected a namespace name", s.Namespace)
+		} else if slices.Contains(SystemNamespaces, s.Namespace) {
+			v.add(f+".namespace", "%q is a system namespace (%s): expected default or a namespace of your own (edgeimg creates it)", s.Namespace, strings.Join(SystemNamespaces, ", "))
 		}
 		key := s.Namespace + "/" + s.Name
 		if j, dup := seen[key]; dup {
@@ -337,13 +365,20 @@ func (v *validator) services(svcs []Service) {
 			v.add(f+".image", "%s", err.Error())
 		}
 		for k := range s.Env {
-			if !envNameRe.MatchString(k) {
+			switch {
+			case !envNameRe.MatchString(k):
 				v.add(f+".env."+k, "expected an environment variable name")
+			case k == "PORT" || strings.HasPrefix(k, "K_"):
+				v.add(f+".env."+k, "set by Knative for every revision (PORT, K_SERVICE, K_CONFIGURATION, K_REVISION; K_* is reserved): expected another name (the container port is spec.services[].port)")
 			}
 		}
-		if s.Port < 0 || s.Port > 65535 {
+		switch {
+		case s.Port < 0 || s.Port > 65535:
 			v.add(f+".port", "%d: expected 1-65535 (or 0 for Knative's default 8080)", s.Port)
+		case slices.Contains(QueueProxyPorts, s.Port):
+			v.add(f+".port", "%d is a port of Knative's queue-proxy sidecar (reserved: %s): expected another port", s.Port, joinInts(QueueProxyPorts))
 		}
+		v.resources(f, s.Requests, s.Limits)
 		if s.MinScale != nil && *s.MinScale < 0 {
 			v.add(f+".minScale", "%d: expected 0 or more", *s.MinScale)
 		}
@@ -351,6 +386,63 @@ func (v *validator) services(svcs []Service) {
 			v.add(f+".maxScale", "%d: expected 0 (unlimited) or at least minScale", *s.MaxScale)
 		}
 	}
+}
+
+// SystemNamespaces belong to Kubernetes, k0s and the stack: a service is
+// never deployed into one.
+var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", "knative-serving", "kourier-system", "metallb-system"}
+
+// QueueProxyPorts are the ports Knative's queue-proxy sidecar (and its
+// profiling endpoint) listens on in every revision's pod, which Knative
+// refuses as a container port.
+var QueueProxyPorts = []int{8008, 8012, 8013, 8022, 8090, 8112, 9090, 9091}
+
+// The largest quantities a spec may hold: beyond any edge node, and far
+// from where int64 bytes or millicores overflow.
+var (
+	maxCPU    = MustQuantity("1024")
+	maxMemory = MustQuantity("16Ti")
+	maxDisk   = MustQuantity("64Ti")
+)
+
+// cpu checks a CPU quantity's upper bound; it reports whether q is in range.
+func (v *validator) cpu(field string, q Quantity) bool {
+	if q.IsSet() && q.Cmp(maxCPU) > 0 {
+		v.add(field, "%s: expected at most %s CPUs", q, maxCPU)
+		return false
+	}
+	return true
+}
+
+// memory checks a memory quantity's upper bound; it reports whether q is
+// in range.
+func (v *validator) memory(field string, q Quantity) bool {
+	if q.IsSet() && q.Cmp(maxMemory) > 0 {
+		v.add(field, "%s: expected at most %s", q, maxMemory)
+		return false
+	}
+	return true
+}
+
+// resources checks a service's requests and limits: in range, and no
+// request above its limit (Kubernetes refuses such a pod).
+func (v *validator) resources(f string, req, lim ResourceList) {
+	okCPU := v.cpu(f+".requests.cpu", req.CPU) && v.cpu(f+".limits.cpu", lim.CPU)
+	okMem := v.memory(f+".requests.memory", req.Memory) && v.memory(f+".limits.memory", lim.Memory)
+	if okCPU && req.CPU.IsSet() && lim.CPU.IsSet() && req.CPU.Cmp(lim.CPU) > 0 {
+		v.add(f+".requests.cpu", "%s is above limits.cpu %s: expected a request at most its limit", req.CPU, lim.CPU)
+	}
+	if okMem && req.Memory.IsSet() && lim.Memory.IsSet() && req.Memory.Cmp(lim.Memory) > 0 {
+		v.add(f+".requests.memory", "%s is above limits.memory %s: expected a request at most its limit", req.Memory, lim.Memory)
+	}
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // checkReference does the cheap syntactic check of an image reference; the
