@@ -79,6 +79,9 @@ func (p *connectPhase) Run(ctx context.Context) error {
 	h, o := s.host, s.opts
 	sshc := &rig.SSH{Address: h.Address, Port: h.Port, User: h.User}
 	if h.KeyPath != "" {
+		if err := checkKey(h.KeyPath); err != nil {
+			return err
+		}
 		kp := h.KeyPath
 		sshc.KeyPath = &kp
 	}

@@ -11,7 +11,9 @@ import (
 	riglog "github.com/k0sproject/rig/log"
 )
 
-// ParseHost reads [user@]address[:port] (IPv6 addresses in brackets).
+// ParseHost reads [user@]address[:port]. An IPv6 address must be in
+// brackets ([fd00::1], [fd00::1]:2222); unbracketed it is refused, since
+// fd00::1:22 may be either an address or an address and a port.
 // The user defaults to ssh_config's User for the address, then root.
 func ParseHost(s string) (Host, error) {
 	h := Host{Port: 22}
@@ -39,6 +41,9 @@ func ParseHost(s string) (Host, error) {
 			}
 			h.Port = p
 		}
+	case strings.Count(rest, ":") > 1:
+		// fd00::1:22 is an address, or fd00::1 and port 22: never guessed.
+		return h, fmt.Errorf("host %q: an IPv6 address must be in brackets: [%s] or [ADDRESS]:PORT (without them a port cannot be told from the address)", s, rest)
 	case strings.Count(rest, ":") == 1:
 		addr, port, _ := strings.Cut(rest, ":")
 		p, err := strconv.Atoi(port)

@@ -117,6 +117,9 @@ func TestParseHost(t *testing.T) {
 		{"edge:ssh", Host{}, "port"},
 		{"@edge", Host{}, "empty user"},
 		{"", Host{}, "expected [user@]address[:port]"},
+		{"fd00::5:2022", Host{}, "an IPv6 address must be in brackets"},
+		{"pi@fd00::5", Host{}, "an IPv6 address must be in brackets"},
+		{"::1", Host{}, "in brackets"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
