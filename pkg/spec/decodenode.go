@@ -213,11 +213,17 @@ func (d *nodeDecoder) key(k *yaml.Node, path string, seen map[string]int) (strin
 	case k.ShortTag() == "!!merge":
 		return "", 0, d.fail(k.Line, path, "merge keys (<<) are not supported: write the fields out")
 	}
-	if first, dup := seen[k.Value]; dup {
-		return "", 0, d.fail(k.Line, join(path, k.Value), "set twice (first on line %d): expected each key once", first)
+	name := k.Value
+	if k.ShortTag() == "!!binary" { // how a key that is not UTF-8 is printed
+		if err := k.Decode(&name); err != nil {
+			return "", 0, d.fail(k.Line, path, "key %q: %v", k.Value, err)
+		}
 	}
-	seen[k.Value] = k.Line
-	return k.Value, k.Line, nil
+	if first, dup := seen[name]; dup {
+		return "", 0, d.fail(k.Line, join(path, name), "set twice (first on line %d): expected each key once", first)
+	}
+	seen[name] = k.Line
+	return name, k.Line, nil
 }
 
 // scalar decodes a string, number or boolean.

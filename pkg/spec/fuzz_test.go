@@ -39,6 +39,9 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(printed, again) {
 			t.Fatalf("decode -> encode -> decode is not stable:\n%s\n---\n%s", printed, again)
 		}
+		if copied, err := d.DeepCopy().Marshal(); err != nil || !bytes.Equal(printed, copied) {
+			t.Fatalf("DeepCopy differs (%v):\n%s\n---\n%s", err, printed, copied)
+		}
 	})
 }
 
