@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,9 @@ func ParseHost(s string) (Host, error) {
 				return h, fmt.Errorf("host %q: expected [address]:port", s)
 			}
 			addr, port = strings.Trim(rest, "[]"), ""
+		}
+		if ip, err := netip.ParseAddr(addr); err != nil || !ip.Is6() {
+			return h, fmt.Errorf("host %q: %q in brackets: expected an IPv6 address", s, addr)
 		}
 		h.Address = addr
 		if port != "" {

@@ -120,6 +120,8 @@ func TestParseHost(t *testing.T) {
 		{"fd00::5:2022", Host{}, "an IPv6 address must be in brackets"},
 		{"pi@fd00::5", Host{}, "an IPv6 address must be in brackets"},
 		{"::1", Host{}, "in brackets"},
+		{"[edge-1]:22", Host{}, "expected an IPv6 address"},
+		{"[fe80::1%eth0]:22", Host{Address: "fe80::1%eth0", Port: 22, User: "root"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
