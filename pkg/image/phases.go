@@ -445,7 +445,7 @@ func (st *state) rootTree(ctx context.Context) error {
 		return err
 	}
 	st.layout = l
-	t.AddFile("/etc/fstab", 0o644, []byte(fmt.Sprintf("# Written by edgeimg: partitions by PARTUUID.\nPARTUUID=%s\t/\text4\tdefaults,noatime,commit=60\t0 1\nPARTUUID=%s\t%s\tvfat\tumask=0077,noatime,nofail,x-systemd.device-timeout=30s\t0 2\n",
+	t.AddFile("/etc/fstab", 0o644, []byte(fmt.Sprintf("# Written by edgeimg: partitions by PARTUUID.\nPARTUUID=%s\t/\text4\tdefaults,noatime,commit=60\t0 1\nPARTUUID=%s\t%s\tvfat\tumask=0077,noatime,nofail,x-systemd.device-timeout=90s\t0 2\n",
 		l.PARTUUID(&l.Root), l.PARTUUID(&l.Boot), mount)))
 
 	mountUnit := strings.ReplaceAll(strings.Trim(mount, "/"), "/", "-") + ".mount"
