@@ -235,6 +235,8 @@ var deviceCases = []struct {
 	{"text after flow", "network:\n  dns: [1.1.1.1] x\n", false, "unexpected text after a flow list"},
 	{"nested flow", "network:\n  dns: [{a}]\n", false, "nested collections"},
 	{"quoted comma in flow", "network:\n  dns: [\"1.1.1.1,2\"]\n", false, "unterminated quoted value"},
+	{"question mark in flow", "0: [0?]\n", false, "cannot hold '?' or ':'"},
+	{"colon in flow", "network:\n  dns: [fd00::1]\n", false, "cannot hold '?' or ':'"},
 	{"empty flow item", "network:\n  dns: [1.1.1.1,,1.0.0.1]\n", false, "empty item"},
 	{"empty list item", "network:\n  dns:\n    -\n", false, "empty list item"},
 	{"block scalar", "hostname: |\n  edge\n", false, ":1: unsupported YAML syntax"},

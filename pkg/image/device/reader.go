@@ -213,6 +213,9 @@ func (r *reader) flow(path, v string) error {
 		return nil
 	}
 	for _, part := range strings.Split(inner, ",") {
+		if p := trim(part); p != "" && p[0] != '"' && p[0] != '\'' && strings.ContainsAny(p, "?:") {
+			return r.fail("a plain value in a flow list cannot hold '?' or ':' (quote it)")
+		}
 		item, err := r.scalar(part)
 		if err != nil {
 			return err

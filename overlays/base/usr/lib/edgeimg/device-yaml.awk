@@ -95,6 +95,9 @@ function flow(path, v,    j, rest, inner, n, parts, k, item) {
 		return
 	n = split(inner, parts, ",")
 	for (k = 1; k <= n; k++) {
+		item = trim(parts[k])
+		if (item !~ /^["']/ && item ~ /[?:]/)
+			fail("a plain value in a flow list cannot hold '?' or ':' (quote it)")
 		item = scalar(parts[k])
 		if (item == "")
 			fail("empty item in a flow list")
