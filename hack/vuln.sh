@@ -39,7 +39,9 @@ module_dir() {
 	echo "$dir"
 }
 
-govulncheck=$cache/govulncheck-$VULN_VERSION/govulncheck
+# Built with the Go that runs the check: govulncheck type-checks the standard
+# library and modules of that Go, which an older build cannot.
+govulncheck=$cache/govulncheck-$VULN_VERSION-$gover/govulncheck
 if [[ ! -x $govulncheck ]]; then
 	log "go install golang.org/x/vuln/cmd/govulncheck@$VULN_VERSION"
 	(cd "$cache" && GOFLAGS='' GOBIN=$(dirname "$govulncheck") go install "golang.org/x/vuln/cmd/govulncheck@$VULN_VERSION") ||
