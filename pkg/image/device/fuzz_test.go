@@ -135,7 +135,7 @@ func TestNodeReplaysFuzzCorpus(t *testing.T) {
 			}
 		}
 	}
-	if len(corpus) < 20 {
+	if len(corpus) < 50 {
 		t.Fatalf("FuzzParse corpus has %d files beyond deviceCases: expected the checked-in corpus", len(corpus))
 	}
 	n := newNode(t)

@@ -237,6 +237,7 @@ var deviceCases = []struct {
 	{"quoted comma in flow", "network:\n  dns: [\"1.1.1.1,2\"]\n", false, "unterminated quoted value"},
 	{"question mark in flow", "0: [0?]\n", false, "cannot hold '?' or ':'"},
 	{"colon in flow", "network:\n  dns: [fd00::1]\n", false, "cannot hold '?' or ':'"},
+	{"key too long", strings.Repeat("k", 1500) + ": x\n", false, "key longer than 512 characters"},
 	{"empty flow item", "network:\n  dns: [1.1.1.1,,1.0.0.1]\n", false, "empty item"},
 	{"empty list item", "network:\n  dns:\n    -\n", false, "empty list item"},
 	{"block scalar", "hostname: |\n  edge\n", false, ":1: unsupported YAML syntax"},

@@ -154,6 +154,9 @@ func (r *reader) key(s string) (k, v string, err error) {
 	} else {
 		return "", "", r.fail("expected 'key: value' or '- item'")
 	}
+	if len(k) > 512 { // YAML allows at most 1024 for a key on one line
+		return "", "", r.fail("key longer than 512 characters")
+	}
 	if !keyRe.MatchString(k) {
 		return "", "", r.fail("unsupported key (expected letters, digits and . _ / -, unquoted)")
 	}

@@ -117,6 +117,8 @@ function key(s,    i, k) {
 		k = substr(s, 1, i - 1)
 		kv_value = substr(s, i + 2)
 	}
+	if (length(k) > 512) # YAML allows at most 1024 for a key on one line
+		fail("key longer than 512 characters")
 	if (k !~ /^[A-Za-z0-9][-A-Za-z0-9._\/]*$/)
 		fail("unsupported key (expected letters, digits and . _ / -, unquoted)")
 	return k
