@@ -63,6 +63,7 @@ map=(
 	"test /usr/lib/cni/loopback containernetworking-plugins"
 	"test /usr/sbin/sshd openssh-server"          # pkg/deploy: real sshd
 	"test ssh-keygen openssh-client"
+	"test systemd-analyze systemd"                # pkg/k0sconfig: the rendered unit verified as systemd parses it
 	"test ssh-agent openssh-client"
 	"test ssh-add openssh-client"
 	"test ssh openssh-client"                     # hack/bench/deploy.sh baseline
