@@ -330,22 +330,31 @@ func scalarName(t reflect.Type) string {
 	return "a string"
 }
 
+// yamlName is the key a struct field has in YAML, as yaml.v3 names it:
+// the tag's name, else the lower-cased field name; ok is false for a field
+// YAML never sees (unexported, or tagged "-").
+func yamlName(f reflect.StructField) (name string, ok bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name, _, _ = strings.Cut(f.Tag.Get("yaml"), ",")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(f.Name), true
+	}
+	return name, true
+}
+
 // yamlFields maps yaml keys to struct fields.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
+		if name, ok := yamlName(f); ok {
+			out[name] = f
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f
 	}
 	return out
 }
