@@ -17,12 +17,9 @@ var ErrNotReplaceable = errors.New("not a file, directory or symlink: edgeimg ne
 // never its target) or a non-empty directory only with force; a device,
 // a named pipe or a socket never (/dev/null as root must stay /dev/null).
 func CheckDirOutput(path string, force bool) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("output %s: %w", path, err)
+	fi, err := lstatOutput(path)
+	if fi == nil || err != nil {
+		return err
 	}
 	if fi.IsDir() {
 		entries, err := os.ReadDir(path)
@@ -41,17 +38,27 @@ func CheckDirOutput(path string, force bool) error {
 // may be written; a regular file or a symlink (the link is replaced, not
 // its target) only with force; a directory or a special file never.
 func CheckFileOutput(path string, force bool) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("output %s: %w", path, err)
+	fi, err := lstatOutput(path)
+	if fi == nil || err != nil {
+		return err
 	}
 	if fi.IsDir() {
 		return fmt.Errorf("output %s is a directory: edgeimg writes a file there and never replaces a directory with one", path)
 	}
 	return checkReplace(path, fi, force)
+}
+
+// lstatOutput describes what is at an output path without following a
+// symlink: nil and no error when nothing is there.
+func lstatOutput(path string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("output %s: %w", path, err)
+	}
+	return fi, nil
 }
 
 func checkReplace(path string, fi fs.FileInfo, force bool) error {
