@@ -1,25 +1,9 @@
-// Package phase runs a build or a deploy as a list of small steps, each
-// printed as one status line ("Debian base ... [SUCCESS]") while the details
-// go to a debug log, and undoes what already ran when a later step fails.
-//
-// A step is a Phase: a Title and a Run. It may also implement DryRunner
-// (say what it would do without doing it), CleanUpper (undo itself after a
-// later failure, or its own) and Detailer (a short note for its status line
-// and the summary, such as "cached"). The Manager runs phases in order,
-// records a Result per phase, and on the first error calls CleanUp on every
-// phase that ran, in reverse order, then returns the error.
-//
-// Phases log through the context: Log(ctx) is a *slog.Logger and
-// Output(ctx) an io.Writer for the output of the commands they run; both
-// write to the Manager's debug log.
 package phase
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -37,11 +21,27 @@ type DryRunner interface {
 	DryRun(ctx context.Context, w io.Writer) error
 }
 
+// ReadOnly is a Phase that changes nothing: under a dry run the Manager
+// calls its Run as usual (not DryRun), so the phases after it can plan from
+// what it read. ReadOnly itself is never called.
+type ReadOnly interface {
+	ReadOnly()
+}
+
 // CleanUpper is a Phase that undoes its own effects. The Manager calls
-// CleanUp on every phase that ran (including the failing one) when a phase
-// fails, latest first. CleanUp should be safe to call after a partial Run.
+// CleanUp on every phase whose Run it called (including the failing one)
+// when a phase fails, latest first. CleanUp should be safe to call after a
+// partial Run.
 type CleanUpper interface {
 	CleanUp(ctx context.Context)
+}
+
+// Releaser is a Phase that holds something for the phases after it (a
+// connection). The Manager calls Release on every phase it reached, latest
+// first, once the run ends: after the last phase, after a failure (and the
+// clean-ups), and under a dry run.
+type Releaser interface {
+	Release(ctx context.Context)
 }
 
 // Detailer is a Phase with a short note shown after its status, read after
@@ -68,214 +68,35 @@ type Result struct {
 	Detail   string
 	Duration time.Duration
 	Err      error
+	// Plan is what the phase's DryRun wrote (dry runs only).
+	Plan string
 }
 
-// Manager runs phases in order.
-type Manager struct {
-	// Out receives one status line per phase; nil discards them.
-	Out io.Writer
-	// Log receives the debug log (structured lines and command output);
-	// nil discards it.
-	Log io.Writer
-	// DryRun calls DryRun (or prints the title) instead of Run.
-	DryRun bool
-	// Live redraws the running phase's status line with the byte progress
-	// phases report (Progress); set it when Out is a terminal.
-	Live bool
-
-	phases  []Phase
-	results []Result
+// Error is what Manager.Run returns: the phase that failed, or that was
+// not started because the run's context ended, and its error. Its text is
+// "Title: error".
+type Error struct {
+	Phase string
+	Err   error
 }
 
-// Add appends phases.
-func (m *Manager) Add(p ...Phase) { m.phases = append(m.phases, p...) }
+func (e *Error) Error() string { return e.Phase + ": " + e.Err.Error() }
 
-// Phases returns the phases added so far.
-func (m *Manager) Phases() []Phase { return append([]Phase(nil), m.phases...) }
+// Unwrap returns the phase's error.
+func (e *Error) Unwrap() error { return e.Err }
 
-// Results returns one Result per phase of the last Run.
-func (m *Manager) Results() []Result { return append([]Result(nil), m.results...) }
-
-// Run runs every phase. On the first failure it cleans up the phases that
-// ran, latest first, marks the rest SKIPPED and returns the error wrapped
-// with the phase title.
-func (m *Manager) Run(ctx context.Context) error {
-	out := m.Out
-	if out == nil {
-		out = io.Discard
-	}
-	logw := m.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	lw := &lockedWriter{w: logw}
-	logger := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx = context.WithValue(ctx, logKey{}, logger)
-	ctx = context.WithValue(ctx, outputKey{}, io.Writer(lw))
-	live := &liveLine{out: out, on: m.Live && !m.DryRun}
-	ctx = context.WithValue(ctx, progressKey{}, live)
-
-	m.results = make([]Result, 0, len(m.phases))
-	width := 0
-	for _, p := range m.phases {
-		width = max(width, len(p.Title()))
-	}
-	var ran []Phase
-	var runErr error
-	for _, p := range m.phases {
-		title := p.Title()
-		if runErr != nil {
-			m.results = append(m.results, Result{Title: title, Status: StatusSkipped})
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			runErr = fmt.Errorf("%s: %w", title, err)
-			m.results = append(m.results, Result{Title: title, Status: StatusSkipped})
-			continue
-		}
-		fmt.Fprintf(out, "%-*s ... ", width, title)
-		live.start(fmt.Sprintf("%-*s ... ", width, title))
-		logger.Info("phase start", "phase", title)
-		start := time.Now()
-		var err error
-		status := StatusSuccess
-		var detail lineBuffer
-		if m.DryRun {
-			status = StatusDryRun
-			if d, ok := p.(DryRunner); ok {
-				err = d.DryRun(ctx, &detail)
-			}
-		} else {
-			ran = append(ran, p)
-			err = p.Run(ctx)
-		}
-		r := Result{Title: title, Status: status, Duration: time.Since(start)}
-		if d, ok := p.(Detailer); ok {
-			r.Detail = d.Detail()
-		}
-		if err != nil {
-			r.Status, r.Err = StatusFailed, err
-			runErr = fmt.Errorf("%s: %w", title, err)
-		}
-		m.results = append(m.results, r)
-		logger.Info("phase end", "phase", title, "status", r.Status, "duration", r.Duration.Round(time.Millisecond), "detail", r.Detail, "error", err)
-		live.stop()
-		note := ""
-		if r.Detail != "" {
-			note = " " + r.Detail
-		}
-		if m.DryRun && err == nil {
-			fmt.Fprintf(out, "[%s]%s\n%s", r.Status, note, indent(detail.String()))
-		} else {
-			fmt.Fprintf(out, "[%s] (%s)%s\n", r.Status, r.Duration.Round(100*time.Millisecond), note)
-		}
-	}
-	if runErr != nil {
-		cctx := context.WithoutCancel(ctx)
-		for i := len(ran) - 1; i >= 0; i-- {
-			if c, ok := ran[i].(CleanUpper); ok {
-				logger.Info("phase cleanup", "phase", ran[i].Title())
-				c.CleanUp(cctx)
-			}
-		}
-		return runErr
-	}
-	return nil
-}
-
-// Summary writes the per-phase durations of the last Run as a table.
-func (m *Manager) Summary(w io.Writer) {
-	var total time.Duration
-	width := 0
-	for _, r := range m.results {
-		width = max(width, len(r.Title))
-	}
-	for _, r := range m.results {
-		total += r.Duration
-		fmt.Fprintf(w, "  %-*s  %-7s  %8s  %s\n", width, r.Title, r.Status, r.Duration.Round(100*time.Millisecond), r.Detail)
-	}
-	fmt.Fprintf(w, "  %-*s  %-7s  %8s\n", width, "total", "", total.Round(100*time.Millisecond))
-}
-
-// FirstError returns the error of the failed phase of the last Run, if any.
-func (m *Manager) FirstError() error {
-	for _, r := range m.results {
-		if r.Err != nil {
-			return r.Err
-		}
-	}
-	return nil
+// Reporter shows a run as it goes, in place of the Manager's status lines.
+// Start and End are called from the goroutine running Manager.Run, once
+// per phase the Manager reaches; skipped phases are not reported.
+type Reporter interface {
+	// Start is called before the phase runs (or dry-runs).
+	Start(title string)
+	// End is called after, with its result.
+	End(r Result)
 }
 
 type logKey struct{}
 type outputKey struct{}
-type progressKey struct{}
-
-// Progress reports that a phase has done done of total bytes; the
-// Manager shows it on the phase's status line when Live is set.
-func Progress(ctx context.Context, done, total int64) {
-	if l, ok := ctx.Value(progressKey{}).(*liveLine); ok {
-		l.update(done, total)
-	}
-}
-
-// ProgressReader counts what is read through r as progress of total bytes.
-func ProgressReader(ctx context.Context, r io.Reader, total int64) io.Reader {
-	return &progressReader{ctx: ctx, r: r, total: total}
-}
-
-type progressReader struct {
-	ctx         context.Context
-	r           io.Reader
-	done, total int64
-	last        time.Time
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.done += int64(n)
-	if time.Since(p.last) > 200*time.Millisecond || err != nil {
-		p.last = time.Now()
-		Progress(p.ctx, p.done, p.total)
-	}
-	return n, err
-}
-
-// liveLine redraws the current status line with a percentage.
-type liveLine struct {
-	mu     sync.Mutex
-	out    io.Writer
-	on     bool
-	prefix string
-	drawn  bool
-}
-
-func (l *liveLine) start(prefix string) {
-	l.mu.Lock()
-	l.prefix, l.drawn = prefix, false
-	l.mu.Unlock()
-}
-
-func (l *liveLine) update(done, total int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.on || total <= 0 {
-		return
-	}
-	fmt.Fprintf(l.out, "\r%s%3d%% %s / %s ", l.prefix, done*100/total, mib(done), mib(total))
-	l.drawn = true
-}
-
-func (l *liveLine) stop() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.drawn {
-		fmt.Fprintf(l.out, "\r\x1b[K%s", l.prefix)
-	}
-	l.drawn = false
-}
-
-func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // Log returns the run's debug logger (a discarding one outside a Manager).
 func Log(ctx context.Context) *slog.Logger {
@@ -292,37 +113,4 @@ func Output(ctx context.Context) io.Writer {
 		return w
 	}
 	return io.Discard
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-type lineBuffer struct{ b []byte }
-
-func (l *lineBuffer) Write(p []byte) (int, error) { l.b = append(l.b, p...); return len(p), nil }
-func (l *lineBuffer) String() string              { return string(l.b) }
-
-func indent(s string) string {
-	if s == "" {
-		return ""
-	}
-	out := "    "
-	for i, c := range s {
-		out += string(c)
-		if c == '\n' && i < len(s)-1 {
-			out += "    "
-		}
-	}
-	if s[len(s)-1] != '\n' {
-		out += "\n"
-	}
-	return out
 }

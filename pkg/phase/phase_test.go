@@ -156,3 +156,95 @@ func TestLiveProgress(t *testing.T) {
 		t.Errorf("progress drawn without Live: %q", out.String())
 	}
 }
+
+// reader only reads: it runs under a dry run too, and holds something
+// released when the run ends.
+type reader struct{ step }
+
+func (*reader) ReadOnly()                 {}
+func (r *reader) Release(context.Context) { *r.log = append(*r.log, "release "+r.title) }
+
+// recorder is a Reporter noting what it is told.
+type recorder struct{ events []string }
+
+func (r *recorder) Start(title string) { r.events = append(r.events, "start "+title) }
+func (r *recorder) End(res Result) {
+	r.events = append(r.events, fmt.Sprintf("end %s %s %q", res.Title, res.Status, res.Plan))
+}
+
+func TestReadOnlyReleaseReporter(t *testing.T) {
+	tests := []struct {
+		name       string
+		failAt     int // -1: none
+		dry        bool
+		wantLog    []string
+		wantEvents []string
+		wantErr    string
+	}{
+		{
+			name: "all succeed: released at the end", failAt: -1,
+			wantLog:    []string{"run conn", "run b", "run c", "release conn"},
+			wantEvents: []string{"start conn", `end conn SUCCESS ""`, "start b", `end b SUCCESS ""`, "start c", `end c SUCCESS ""`},
+		},
+		{
+			name: "dry run runs the reader only", failAt: -1, dry: true,
+			wantLog:    []string{"run conn", "release conn"},
+			wantEvents: []string{"start conn", `end conn SUCCESS ""`, "start b", "end b DRY-RUN \"would do b\\n\"", "start c", "end c DRY-RUN \"would do c\\n\""},
+		},
+		{
+			name: "failure: clean-ups, then release", failAt: 2,
+			wantLog:    []string{"run conn", "run b", "run c", "cleanup c", "cleanup b", "cleanup conn", "release conn"},
+			wantEvents: []string{"start conn", `end conn SUCCESS ""`, "start b", `end b SUCCESS ""`, "start c", `end c FAILED ""`},
+			wantErr:    "c: boom",
+		},
+		{
+			name: "the reader fails: released all the same", failAt: 0,
+			wantLog:    []string{"run conn", "cleanup conn", "release conn"},
+			wantEvents: []string{"start conn", `end conn FAILED ""`},
+			wantErr:    "conn: boom",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log []string
+			var out bytes.Buffer
+			rec := &recorder{}
+			m := &Manager{Out: &out, DryRun: tt.dry, Reporter: rec}
+			m.Add(&reader{step{title: "conn", fail: tt.failAt == 0, log: &log, dryText: "would connect"}})
+			for i, title := range []string{"b", "c"} {
+				m.Add(&step{title: title, fail: i+1 == tt.failAt, log: &log, dryText: "would do " + title})
+			}
+			err := m.Run(context.Background())
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if tt.wantErr != "" {
+				var pe *Error
+				if !errors.As(err, &pe) || err.Error() != tt.wantErr || pe.Err.Error() != "boom" {
+					t.Fatalf("Run error = %v, want an *Error %q", err, tt.wantErr)
+				}
+			}
+			if got, want := strings.Join(log, ","), strings.Join(tt.wantLog, ","); got != want {
+				t.Errorf("calls = %s, want %s", got, want)
+			}
+			if got, want := strings.Join(rec.events, "\n"), strings.Join(tt.wantEvents, "\n"); got != want {
+				t.Errorf("reported:\n%s\nwant:\n%s", got, want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("status lines written beside a Reporter: %q", out.String())
+			}
+		})
+	}
+}
+
+func TestCancelledBeforeAPhaseIsAnError(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	m := &Manager{}
+	m.Add(&step{title: "a", log: new([]string)})
+	err := m.Run(ctx)
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Phase != "a" || !errors.Is(err, context.Canceled) || m.FirstError() != nil {
+		t.Fatalf("Run = %v (first error %v), want an *Error for a wrapping context.Canceled and no failed phase", err, m.FirstError())
+	}
+}
