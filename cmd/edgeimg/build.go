@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgeimg/edgeimg/internal/humanize"
+	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
@@ -165,7 +166,7 @@ type specSource struct {
 	node   *prepare.Node
 	epoch  int64
 	p      *payload.Payload
-	images []image.LockedImage
+	images []pinned.Image
 	detail map[string]string
 }
 
@@ -181,7 +182,7 @@ func newSpecSource(c *cli.Context, d *spec.Document, ca *cache.Cache) (*specSour
 	return &specSource{node: n, epoch: epoch, detail: map[string]string{}}, nil
 }
 
-func (s *specSource) Result() (*payload.Payload, []string, []image.LockedImage) {
+func (s *specSource) Result() (*payload.Payload, []string, []pinned.Image) {
 	if s.p == nil {
 		return nil, nil, nil
 	}
@@ -235,7 +236,7 @@ func (s *specSource) imagesStep(ctx context.Context) error {
 	p.AddDir(s.node.ContainerdRoot(), root)
 	var size int64
 	for _, im := range s.node.Images {
-		s.images = append(s.images, image.LockedImage{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
+		s.images = append(s.images, pinned.Image{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
 		size += im.Size()
 	}
 	s.p = p

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
@@ -168,10 +169,10 @@ func (s *testSource) Run(context.Context) error {
 	return nil
 }
 func (s *testSource) Phases() []phase.Phase { return []phase.Phase{s} }
-func (s *testSource) Result() (*payload.Payload, []string, []image.LockedImage) {
-	var imgs []image.LockedImage
+func (s *testSource) Result() (*payload.Payload, []string, []pinned.Image) {
+	var imgs []pinned.Image
 	for _, im := range s.trees.Images {
-		imgs = append(imgs, image.LockedImage{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
+		imgs = append(imgs, pinned.Image{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
 	}
 	return s.p, []string{"k0scontroller.service"}, imgs
 }

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image/debian"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
@@ -57,12 +58,6 @@ func ResolveEpoch(epoch int64) (int64, error) {
 	return n, nil
 }
 
-// LockedImage is a container image preloaded into the payload.
-type LockedImage struct {
-	Ref    string `yaml:"ref" json:"ref"`
-	Digest string `yaml:"digest" json:"digest"`
-}
-
 // Options configure a build.
 type Options struct {
 	// Spec is a defaulted, validated spec document.
@@ -75,7 +70,7 @@ type Options struct {
 	// enable through their [Install] sections, e.g. k0scontroller.service.
 	EnableUnits []string
 	// Images are recorded in edgeimg.lock.
-	Images []LockedImage
+	Images []pinned.Image
 	// Source, when set, produces the payload, units and images during the
 	// build, as phases of its own (render, k0s binary, images); it takes
 	// the place of Payload, EnableUnits and Images.
@@ -107,7 +102,7 @@ type Options struct {
 // after its phases ran.
 type PayloadSource interface {
 	Phases() []phase.Phase
-	Result() (p *payload.Payload, enableUnits []string, images []LockedImage)
+	Result() (p *payload.Payload, enableUnits []string, images []pinned.Image)
 }
 
 // Output is one file written.

@@ -16,21 +16,22 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/image/tools"
 )
 
 // Lock is edgeimg.lock: everything that went into the image, pinned.
 type Lock struct {
-	APIVersion      string        `yaml:"apiVersion"`
-	Kind            string        `yaml:"kind"`
-	Image           LockImage     `yaml:"image"`
-	SourceDateEpoch int64         `yaml:"sourceDateEpoch"`
-	Base            LockBase      `yaml:"base"`
-	Tools           LockTools     `yaml:"tools"`
-	Payload         LockPayload   `yaml:"payload"`
-	Images          []LockedImage `yaml:"images,omitempty"`
-	Outputs         []Output      `yaml:"outputs"`
+	APIVersion      string         `yaml:"apiVersion"`
+	Kind            string         `yaml:"kind"`
+	Image           LockImage      `yaml:"image"`
+	SourceDateEpoch int64          `yaml:"sourceDateEpoch"`
+	Base            LockBase       `yaml:"base"`
+	Tools           LockTools      `yaml:"tools"`
+	Payload         LockPayload    `yaml:"payload"`
+	Images          []pinned.Image `yaml:"images,omitempty"`
+	Outputs         []Output       `yaml:"outputs"`
 }
 
 // LockImage names the image.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/humanize"
 	"github.com/edgeimg/edgeimg/overlays"
+	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/image/debian"
@@ -39,7 +40,7 @@ type state struct {
 	specSHA  string
 	payload  *payload.Payload
 	units    []string
-	images   []LockedImage
+	images   []pinned.Image
 	baseSpec debian.Spec
 	tools    *tools.Tree
 	baseTar  string
