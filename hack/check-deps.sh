@@ -6,7 +6,7 @@
 # install-deps.sh, then `install-deps.sh --check`, `go version` and a tiny cgo
 # build. Before that, on the host, it checks that every command name the Go
 # code runs by name (exec.Command, exec.CommandContext, exec.LookPath,
-# testenv.NeedHostCommand with a string literal) is in install-deps.sh's map,
+# testkit.NeedHostCommand with a string literal) is in install-deps.sh's map,
 # naming the file that calls a missing one.
 #
 # The base tarball is cached, keyed by BASE_VERSION, suite, architecture and

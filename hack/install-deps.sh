@@ -10,7 +10,7 @@
 #   install-deps.sh --list   print the tool → package map ("group tool package")
 #
 # The map below comes from going through every exec.Command / exec.LookPath /
-# testenv.NeedHostCommand call in the Go code and every command the scripts
+# testkit.NeedHostCommand call in the Go code and every command the scripts
 # under hack/, pkg/bundle/ and overlays/ run on the build machine. A tool is a
 # command name looked up in PATH (with /usr/sbin and /sbin added) or an
 # absolute path for files that are not commands (firmware, CNI plugins).
@@ -47,9 +47,9 @@ map=(
 	"test sh dash"                                # pkg/bundle, test/e2e: sh scripts
 	"test cp coreutils"                           # pkg/image, pkg/airgap: sparse copies
 	"test dd coreutils"
-	"test env coreutils"                          # internal/testenv: launch wrapper
-	"test ldd libc-bin"                           # internal/testenv: binaries' libraries
-	"test unshare util-linux"                     # internal/testenv: k0s in its own namespaces
+	"test env coreutils"                          # internal/testkit: launch wrapper
+	"test ldd libc-bin"                           # internal/testkit: binaries' libraries
+	"test unshare util-linux"                     # internal/testkit: k0s in its own namespaces
 	"test nsenter util-linux"
 	"test mount mount"
 	"test ip iproute2"                            # network namespaces, veth, kube-bridge checks

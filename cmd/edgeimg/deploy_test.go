@@ -11,14 +11,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
 func TestDeployCommand(t *testing.T) {
 	// Nothing from the user's ~/.ssh or agent.
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("SSH_AUTH_SOCK", "")
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
 
 	tree := t.TempDir()
 	files := map[string]string{

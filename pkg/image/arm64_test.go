@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
@@ -31,15 +31,15 @@ func needArm64(t *testing.T, o image.Options) {
 	if os.Getenv("EDGEIMG_IMAGE_ARM64") == "0" {
 		t.Skip("arm64 image tests turned off with EDGEIMG_IMAGE_ARM64=0")
 	}
-	testenv.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
+	testkit.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	o.OutDir = t.TempDir()
-	o.Cache = testenv.ImageCache(t)
+	o.Cache = testkit.ImageCache(t)
 	b, err := image.NewBuilder(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = b.CheckEmulation()
-	testenv.Require(t, err == nil, "arm64 Debian base: "+errString(err))
+	testkit.Require(t, err == nil, "arm64 Debian base: "+errString(err))
 }
 
 func errString(err error) string {
@@ -88,11 +88,11 @@ func TestRPi4Structure(t *testing.T) {
 	dir := t.TempDir()
 	fw := filepath.Join(dir, "fw.fat")
 	extractPart(t, img, start(0), size(0), fw)
-	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
+	fsck := testkit.NeedHostCommand(t, "fsck.fat", "dosfstools")
 	if out, err := exec.Command(fsck, "-n", fw).CombinedOutput(); err != nil {
 		t.Errorf("fsck.fat -n firmware partition: %v\n%s", err, out)
 	}
-	testenv.NeedHostCommand(t, "mtype", "mtools")
+	testkit.NeedHostCommand(t, "mtype", "mtools")
 	mtype := func(p string) []byte {
 		t.Helper()
 		out, err := exec.Command("mtype", "-i", fw, "::"+p).Output()
@@ -125,7 +125,7 @@ func TestRPi4Structure(t *testing.T) {
 
 	root := filepath.Join(dir, "root.ext4")
 	extractPart(t, img, start(1), size(1), root)
-	tr := testenv.ImageTools(t)
+	tr := testkit.ImageTools(t)
 	if err := (&disk.Ext4{Tools: tr}).Check(context.Background(), root); err != nil {
 		t.Error(err)
 	}
@@ -170,14 +170,14 @@ func TestBootArm64(t *testing.T) {
 	p, _ := testPayload(t, "arm64")
 	o := image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}}
 	needArm64(t, o)
-	testenv.QEMUSystem(t, "arm64")
+	testkit.QEMUSystem(t, "arm64")
 	_, out := build(t, o)
 	img := filepath.Join(t.TempDir(), "disk.img")
 	copySparse(t, filepath.Join(out, "edge-arm64-efi.img"), img)
 	fi, _ := os.Stat(img)
-	testenv.ResizeRaw(t, img, fi.Size()+1<<30)
+	testkit.ResizeRaw(t, img, fi.Size()+1<<30)
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := testenv.StartVM(t, testenv.VMConfig{Arch: "arm64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
+	vm := testkit.StartVM(t, testkit.VMConfig{Arch: "arm64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	ms, err := vm.Milestones(ctx, bootMilestones)
@@ -190,7 +190,7 @@ func TestBootArm64(t *testing.T) {
 		t.Fatalf("ssh: %v", err)
 	}
 	defer c.Close()
-	out2, err := testenv.SSHRun(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
+	out2, err := testkit.SSHRun(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/payload"
@@ -47,7 +47,7 @@ func TestNewBuilderRefuses(t *testing.T) {
 func buildErr(t *testing.T, o image.Options) error {
 	t.Helper()
 	o.OutDir = filepath.Join(t.TempDir(), "out")
-	o.Cache = testenv.ImageCache(t)
+	o.Cache = testkit.ImageCache(t)
 	b, err := image.NewBuilder(o)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func buildErr(t *testing.T, o image.Options) error {
 }
 
 func TestBuildFailsCleanly(t *testing.T) {
-	testenv.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
+	testkit.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	t.Run("mirror unreachable", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -74,7 +74,7 @@ func TestBuildFailsCleanly(t *testing.T) {
 		l.Close() // nothing listens there now
 		d := testSpec(t, "x86_64-efi")
 		d.Spec.OS.Mirror = "http://" + addr + "/debian"
-		err = buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}, ToolsMirror: testenv.DebianMirror()})
+		err = buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}, ToolsMirror: testkit.DebianMirror()})
 		if !strings.Contains(err.Error(), "spec.os.mirror http://"+addr+"/debian is unreachable") {
 			t.Errorf("error %v", err)
 		}
@@ -108,7 +108,7 @@ func TestOutputsNotOverwritten(t *testing.T) {
 	must(t, os.WriteFile(mine, []byte("mine"), 0o644))
 	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out})
 	img := filepath.Join(out, "edge-x86_64-efi.img")
-	b, err := image.NewBuilder(image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Cache: testenv.ImageCache(t)})
+	b, err := image.NewBuilder(image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Cache: testkit.ImageCache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +129,9 @@ func TestOutputsNotOverwritten(t *testing.T) {
 func TestRootfsTarball(t *testing.T) {
 	d := testSpec(t, "x86_64-efi")
 	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}})
-	base := filepath.Join(testenv.ImageCache(t).Root, "debian", res.Lock.Base.CacheKey, "rootfs.tar")
+	base := filepath.Join(testkit.ImageCache(t).Root, "debian", res.Lock.Base.CacheKey, "rootfs.tar")
 	tarball := filepath.Join(t.TempDir(), "my-rootfs.tar.zst")
-	if err := testenv.ImageTools(t).Run(context.Background(), nil, nil, "zstd", "-q", "-1", "-T0", "-o", tarball, base); err != nil {
+	if err := testkit.ImageTools(t).Run(context.Background(), nil, nil, "zstd", "-q", "-1", "-T0", "-o", tarball, base); err != nil {
 		t.Fatal(err)
 	}
 	d2 := testSpec(t, "x86_64-efi")

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
 )
@@ -23,7 +23,7 @@ func TestFormats(t *testing.T) {
 	_, key := sshKey(t)
 	d := testSpec(t, "x86_64-efi", key)
 	res, out := build(t, image.Options{Spec: d, Formats: format.Names(), ZstdLevel: 3, XzLevel: 1})
-	tr := testenv.ImageTools(t)
+	tr := testkit.ImageTools(t)
 	ctx := context.Background()
 	raw := filepath.Join(out, "edge-x86_64-efi.img")
 	dir := t.TempDir()
@@ -85,7 +85,7 @@ func TestFormats(t *testing.T) {
 			t.Error("bmaptool copy of img.zst differs from the raw image")
 		}
 	} else {
-		testenv.Require(t, false, "bmaptool not found (apt-get install bmap-tools)")
+		testkit.Require(t, false, "bmaptool not found (apt-get install bmap-tools)")
 	}
 
 	// The OVA: descriptor first, VM with EFI, 1 CPU, the spec's memory,

@@ -19,7 +19,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/internal/regtest"
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
@@ -51,7 +51,7 @@ func testSpec(t *testing.T, board string, keys ...string) *spec.Document {
 	d.Spec.SSH.Enabled = true
 	d.Spec.SSH.AuthorizedKeys = keys
 	if d.Spec.OS.Mirror == "" || os.Getenv("EDGEIMG_TEST_MIRROR") != "" {
-		d.Spec.OS.Mirror = testenv.DebianMirror()
+		d.Spec.OS.Mirror = testkit.DebianMirror()
 	}
 	// The arm64 boards share one Debian base in tests (one ~12 min
 	// emulated mmdebstrap per cold CI run, not two): each adds the other's
@@ -80,7 +80,7 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, testTrees) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "k0s")
 	gobin, err := exec.LookPath("go")
-	testenv.Require(t, err == nil, "go toolchain not found to build the k0s stand-in")
+	testkit.Require(t, err == nil, "go toolchain not found to build the k0s stand-in")
 	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./testdata/k0s-standin")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -187,12 +187,12 @@ func must(t *testing.T, err error) {
 // build builds an image into a fresh output dir with the shared cache.
 func build(t *testing.T, o image.Options) (*image.Result, string) {
 	t.Helper()
-	testenv.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
+	testkit.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	if o.OutDir == "" {
 		o.OutDir = filepath.Join(t.TempDir(), "out")
 	}
 	if o.Cache == nil {
-		o.Cache = testenv.ImageCache(t)
+		o.Cache = testkit.ImageCache(t)
 	}
 	var status strings.Builder
 	o.Status = &status

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
@@ -33,7 +33,7 @@ import (
 // host's sfdisk.
 func partitions(t *testing.T, img string) (label string, parts []map[string]any) {
 	t.Helper()
-	testenv.NeedHostCommand(t, "sfdisk", "fdisk")
+	testkit.NeedHostCommand(t, "sfdisk", "fdisk")
 	out, err := exec.Command("sfdisk", "--json", img).Output()
 	if err != nil {
 		t.Fatalf("sfdisk: %v", err)
@@ -87,15 +87,15 @@ func TestBuildX86Structure(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	tr := testenv.ImageTools(t)
+	tr := testkit.ImageTools(t)
 	ctx := context.Background()
 	esp := filepath.Join(dir, "esp.fat")
 	extractPart(t, img, start(0), size(0), esp)
-	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
+	fsck := testkit.NeedHostCommand(t, "fsck.fat", "dosfstools")
 	if out, err := exec.Command(fsck, "-n", esp).CombinedOutput(); err != nil {
 		t.Errorf("fsck.fat -n ESP: %v\n%s", err, out)
 	}
-	testenv.NeedHostCommand(t, "mtype", "mtools")
+	testkit.NeedHostCommand(t, "mtype", "mtools")
 	entry, err := exec.Command("mtype", "-i", esp, "::/loader/entries/edgeimg.conf").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestBuildX86Structure(t *testing.T) {
 	if got.SHA256 != want.SHA256 || got.Entries != want.Entries {
 		t.Errorf("containerd root from the image %+v, payload %+v", got, want)
 	}
-	ctrd := testenv.StartContainerd(t, testenv.ContainerdOptions{Root: filepath.Join(dump, "containerd")})
+	ctrd := testkit.StartContainerd(t, testkit.ContainerdOptions{Root: filepath.Join(dump, "containerd")})
 	listed, err := ctrd.Ctr("-n", "k8s.io", "images", "ls", "-q")
 	if err != nil {
 		t.Fatal(err)
@@ -234,10 +234,10 @@ func TestBootX86(t *testing.T) {
 	}
 	fi, _ := os.Stat(img)
 	builtSize := fi.Size()
-	testenv.ResizeRaw(t, img, builtSize+2<<30)
+	testkit.ResizeRaw(t, img, builtSize+2<<30)
 
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := testenv.StartVM(t, testenv.VMConfig{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
+	vm := testkit.StartVM(t, testkit.VMConfig{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	ms, err := vm.Milestones(ctx, bootMilestones)
@@ -253,7 +253,7 @@ func TestBootX86(t *testing.T) {
 	defer c.Close()
 	run := func(cmd string) string {
 		t.Helper()
-		out, err := testenv.SSHRun(c, cmd)
+		out, err := testkit.SSHRun(c, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}

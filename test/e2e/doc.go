@@ -1,5 +1,5 @@
 // Package e2e is edgeimg's end-to-end test: a real k0s single node (built
-// from the Go module proxy, run by internal/testenv) that runs what edgeimg
+// from the Go module proxy, run by internal/testkit) that runs what edgeimg
 // renders and preloads, with container images built from source here and
 // served by an in-process registry.
 //
@@ -15,7 +15,7 @@
 //     MetalLB's controller and speaker (v0.15.2 for the v0.15.3 manifests),
 //     CoreDNS 1.12.4, metrics-server v0.8.0 (k0s 1.33 ships v0.7.2),
 //     kube-proxy 1.33.13, and the hello app and pause from
-//     internal/testenv/testdata/testimage.
+//     internal/testkit/testdata/testimage.
 //   - Stand-ins: Kourier's controller and gateway pods run test/e2e/standin,
 //     because net-kourier is not served by the module proxy and Envoy is
 //     not available at all. The stand-ins pass the pods' probes and mark

@@ -21,7 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/edgeimg/edgeimg/internal/regtest"
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/cache"
@@ -86,7 +86,7 @@ type edgeOptions struct {
 
 // edge is a running k0s node with the rendered stack.
 type edge struct {
-	k         *testenv.K0s
+	k         *testkit.K0s
 	r         *render.Result
 	images    []airgap.Image
 	opts      edgeOptions
@@ -101,7 +101,7 @@ type edge struct {
 	// contentBefore are the blobs in containerd's content store before k0s
 	// started.
 	contentBefore []string
-	promoter      *testenv.Process
+	promoter      *testkit.Process
 	promoterLog   string
 }
 
@@ -113,7 +113,7 @@ type edge struct {
 func startEdge(t testing.TB, opts edgeOptions) *edge {
 	t.Helper()
 	ctx := context.Background()
-	fixtures := testenv.FixturesDir(t)
+	fixtures := testkit.FixturesDir(t)
 	reg := regtest.Start(t)
 	local := pushImages(t, reg, edgeImages(t))
 
@@ -229,7 +229,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	if cpu > 0 || memLimit > 0 {
 		t.Logf("the whole cluster capped at %dm CPU (CFS quota) and %d MiB (memory limit; 0: none)", cpu, memLimit>>20)
 	}
-	e.k = testenv.StartK0s(t, testenv.K0sOptions{
+	e.k = testkit.StartK0s(t, testkit.K0sOptions{
 		CPUMilli:    cpu,
 		MemoryLimit: memLimit,
 		BeforeStart: prepare,
@@ -300,7 +300,7 @@ func (e *edge) deployPayload(ctx context.Context, t testing.TB, dataDir string, 
 	if err := p.Seal(); err != nil {
 		return err
 	}
-	s := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
 	e.deployHost = deploy.Host{Address: s.Addr, Port: s.Port, User: s.User, KeyPath: s.ClientKey}
 	e.deployOpts = deploy.Options{
 		Payload:    p,
@@ -376,13 +376,13 @@ func (e *edge) startPromoter(t testing.TB) {
 	cmd.Env = append(os.Environ(),
 		"K0S_DATA_DIR="+e.k.DataDir,
 		"EDGEIMG_STAGED_DIR="+e.stagedDir,
-		"EDGEIMG_K0S="+testenv.Binary(t, "k0s"),
+		"EDGEIMG_K0S="+testkit.Binary(t, "k0s"),
 		"EDGEIMG_KUBECONFIG="+e.k.Kubeconfig,
 		"EDGEIMG_PROMOTE_TIMEOUT=900",
 		"EDGEIMG_PROMOTE_INTERVAL=2",
 		"EDGEIMG_PROMOTE_RETOUCH=10",
 	)
-	p, err := testenv.StartCommand(e.promoterLog, cmd)
+	p, err := testkit.StartCommand(e.promoterLog, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,7 +450,7 @@ func kubeReserved(t testing.TB, r *render.Result) string {
 	}
 	cpu := int64(runtime.NumCPU())*1000 - r.Plan.Node.CPUMilli
 	mem := memTotal - r.Plan.Node.MemoryBytes
-	testenv.Require(t, cpu >= 0 && mem >= 0, fmt.Sprintf("this machine (%d CPUs, %d MiB) is smaller than the plan's node", runtime.NumCPU(), memTotal>>20))
+	testkit.Require(t, cpu >= 0 && mem >= 0, fmt.Sprintf("this machine (%d CPUs, %d MiB) is smaller than the plan's node", runtime.NumCPU(), memTotal>>20))
 	return fmt.Sprintf("cpu=%dm,memory=%d", cpu, mem)
 }
 

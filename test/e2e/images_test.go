@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/edgeimg/edgeimg/internal/regtest"
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 )
 
@@ -33,18 +33,18 @@ type component struct {
 // build answers in milliseconds) and returns them by name.
 func builtComponents(t testing.TB) map[string]component {
 	t.Helper()
-	root := testenv.ModuleRoot(t)
+	root := testkit.ModuleRoot(t)
 	names := []string{"knative-serving", "metallb", "coredns", "metrics-server"}
 	_, err := exec.LookPath("go")
-	testenv.Require(t, err == nil, "go command not found")
+	testkit.Require(t, err == nil, "go command not found")
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command("bash", append([]string{filepath.Join(root, imagesScript)}, names...)...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "EDGEIMG_CACHE="+testenv.CacheDir())
+	cmd.Env = append(os.Environ(), "EDGEIMG_CACHE="+testkit.CacheDir())
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err = cmd.Run()
-	testenv.Require(t, err == nil, fmt.Sprintf("%s: %v\n%s", imagesScript, err, lastLines(stderr.String(), 30)))
+	testkit.Require(t, err == nil, fmt.Sprintf("%s: %v\n%s", imagesScript, err, lastLines(stderr.String(), 30)))
 	if d := time.Since(start); d > 5*time.Second {
 		t.Logf("built the e2e images' programs in %s", d.Round(time.Second))
 	}
@@ -77,7 +77,7 @@ type localImage struct {
 	repo, tag string
 	// standin marks images that do not run the upstream program.
 	standin bool
-	image   testenv.ContainerImage
+	image   testkit.ContainerImage
 }
 
 // nonroot is the user ko's default base image runs as; Knative's
@@ -87,15 +87,15 @@ const nonroot = "65532"
 // edgeImages builds every image the edge stack runs: the programs of
 // hack/e2e-images.sh packed the way ko packs them (a static binary in one
 // layer on a base layer with /etc/passwd and /etc/group, the linux/<arch>
-// platform in the config), kube-proxy (testenv.KubeProxyImage), pause and
+// platform in the config), kube-proxy (testkit.KubeProxyImage), pause and
 // the hello app (testdata/testimage), and the Kourier stand-ins
 // (test/e2e/standin).
 func edgeImages(t testing.TB) []localImage {
 	t.Helper()
 	comps := builtComponents(t)
-	root := testenv.ModuleRoot(t)
-	app := testenv.BuildStaticBinary(t, filepath.Join(root, "internal", "testenv", "testdata", "testimage"))
-	standin := testenv.BuildStaticBinary(t, filepath.Join(root, "test", "e2e", "standin"))
+	root := testkit.ModuleRoot(t)
+	app := testkit.BuildStaticBinary(t, filepath.Join(root, "internal", "testkit", "testdata", "testimage"))
+	standin := testkit.BuildStaticBinary(t, filepath.Join(root, "test", "e2e", "standin"))
 	base := baseFiles(t)
 
 	binary := func(c, bin string) string {
@@ -107,8 +107,8 @@ func edgeImages(t testing.TB) []localImage {
 	}
 	ko := func(upstream, repo, tag, binPath, binName string, standin bool) localImage {
 		app := "/ko-app/" + binName
-		return localImage{upstream: upstream, repo: repo, tag: tag, standin: standin, image: testenv.ContainerImage{
-			Files:      append([]testenv.ContainerFile{{Path: app, Source: binPath}}, base...),
+		return localImage{upstream: upstream, repo: repo, tag: tag, standin: standin, image: testkit.ContainerImage{
+			Files:      append([]testkit.ContainerFile{{Path: app, Source: binPath}}, base...),
 			Entrypoint: []string{app},
 			Env: []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:/ko-app",
 				"KO_DATA_PATH=/var/run/ko"},
@@ -116,8 +116,8 @@ func edgeImages(t testing.TB) []localImage {
 		}}
 	}
 	plain := func(upstream, repo, tag, binPath, path, user string) localImage {
-		return localImage{upstream: upstream, repo: repo, tag: tag, image: testenv.ContainerImage{
-			Files:      append([]testenv.ContainerFile{{Path: path, Source: binPath}}, base...),
+		return localImage{upstream: upstream, repo: repo, tag: tag, image: testkit.ContainerImage{
+			Files:      append([]testkit.ContainerFile{{Path: path, Source: binPath}}, base...),
 			Entrypoint: []string{path},
 			Env:        []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			User:       user,
@@ -142,17 +142,17 @@ func edgeImages(t testing.TB) []localImage {
 		plain("quay.io/k0sproject/coredns", "k0sproject/coredns", comps["coredns"].version, binary("coredns", "coredns"), "/coredns", ""),
 		// metrics-server's upstream image runs as 65534; k0s sets runAsUser 1000.
 		plain("quay.io/k0sproject/metrics-server", "k0sproject/metrics-server", comps["metrics-server"].version, binary("metrics-server", "metrics-server"), "/metrics-server", "65534"),
-		localImage{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: testenv.ContainerImage{
+		localImage{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: testkit.ContainerImage{
 			Binary: app, Entrypoint: []string{"/testimage", "pause"}}},
 		localImage{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: "v1.33.13",
-			image: testenv.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
-		localImage{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: testenv.ContainerImage{
+			image: testkit.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
+		localImage{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: testkit.ContainerImage{
 			Binary: app, Env: []string{"PATH=/"}}},
 		// Stand-ins (see package standin): not Kourier.
 		ko("gcr.io/knative-releases/knative.dev/net-kourier/cmd/kourier", "standin/net-kourier-controller", "standin", standin, "kourier", true),
 		localImage{upstream: "docker.io/envoyproxy/envoy", repo: "standin/kourier-gateway", tag: "standin", standin: true,
-			image: testenv.ContainerImage{
-				Files:      append([]testenv.ContainerFile{{Path: "/usr/local/bin/envoy", Source: standin}}, base...),
+			image: testkit.ContainerImage{
+				Files:      append([]testkit.ContainerFile{{Path: "/usr/local/bin/envoy", Source: standin}}, base...),
 				Entrypoint: []string{"/usr/local/bin/envoy"},
 			}},
 	)
@@ -168,7 +168,7 @@ func edgeImages(t testing.TB) []localImage {
 
 // baseFiles are the base layer's /etc/passwd and /etc/group: root, the
 // nonroot user of distroless images, nobody.
-func baseFiles(t testing.TB) []testenv.ContainerFile {
+func baseFiles(t testing.TB) []testkit.ContainerFile {
 	t.Helper()
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
@@ -181,7 +181,7 @@ func baseFiles(t testing.TB) []testenv.ContainerFile {
 	if err := os.WriteFile(group, []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return []testenv.ContainerFile{{Path: "/etc/passwd", Source: passwd}, {Path: "/etc/group", Source: group}}
+	return []testkit.ContainerFile{{Path: "/etc/passwd", Source: passwd}, {Path: "/etc/group", Source: group}}
 }
 
 // pushImages packs every image and pushes it to the registry; it returns

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"text/tabwriter"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -123,7 +123,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 			return err
 		}
 		m.Pods[name] = ws
-		for pid := range testenv.PIDsUnder(path) {
+		for pid := range testkit.PIDsUnder(path) {
 			inPods[pid] = true
 		}
 		return filepath.SkipDir
@@ -131,7 +131,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 	if err != nil {
 		return m, err
 	}
-	for pid := range testenv.PIDsUnder(root) {
+	for pid := range testkit.PIDsUnder(root) {
 		if inPods[pid] {
 			continue
 		}

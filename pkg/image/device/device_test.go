@@ -9,15 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
 
 // TestWriteImage writes a device file into a real two-partition image
 // (GPT and MBR) and checks it with the host's fsck.fat and mtools.
 func TestWriteImage(t *testing.T) {
-	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
-	testenv.NeedHostCommand(t, "mtype", "mtools")
+	fsck := testkit.NeedHostCommand(t, "fsck.fat", "dosfstools")
+	testkit.NeedHostCommand(t, "mtype", "mtools")
 	for _, table := range []string{disk.GPT, disk.MBR} {
 		t.Run(table, func(t *testing.T) {
 			dir := t.TempDir()
@@ -64,7 +64,7 @@ func TestWriteImage(t *testing.T) {
 // boot partition holds an old device file.
 func makeImage(t *testing.T, dir, table string) (string, *disk.Layout) {
 	t.Helper()
-	tr := testenv.ImageTools(t)
+	tr := testkit.ImageTools(t)
 	l, err := disk.NewLayout(table, "arm64", 64<<20, 40<<20, "dev-test")
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
 const (
@@ -38,8 +38,8 @@ type node struct {
 
 func newNode(t testing.TB) *node {
 	t.Helper()
-	sh := testenv.NeedHostCommand(t, "dash", "dash")
-	testenv.NeedHostCommand(t, "awk", "mawk")
+	sh := testkit.NeedHostCommand(t, "dash", "dash")
+	testkit.NeedHostCommand(t, "awk", "mawk")
 	lib := t.TempDir()
 	for _, f := range []string{"device-config", "device-yaml.awk", "device-check.awk"} {
 		data, err := os.ReadFile(filepath.Join(overlayLib(t), f))

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgeimg/edgeimg/internal/testenv"
+	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
 var epoch = time.Unix(1735689600, 0)
@@ -34,7 +34,7 @@ func TestDeriveUUID(t *testing.T) {
 // sfdiskJSON reads a partition table with the host's sfdisk.
 func sfdiskJSON(t *testing.T, img string) map[string]any {
 	t.Helper()
-	testenv.NeedHostCommand(t, "sfdisk", "fdisk")
+	testkit.NeedHostCommand(t, "sfdisk", "fdisk")
 	out, err := exec.Command("sfdisk", "--json", img).Output()
 	if err != nil {
 		t.Fatalf("sfdisk --json: %v", err)
@@ -112,8 +112,8 @@ func TestLayoutTables(t *testing.T) {
 }
 
 func TestMakeFATReproducibleAndValid(t *testing.T) {
-	fsck := testenv.NeedHostCommand(t, "fsck.fat", "dosfstools")
-	testenv.NeedHostCommand(t, "mtype", "mtools")
+	fsck := testkit.NeedHostCommand(t, "fsck.fat", "dosfstools")
+	testkit.NeedHostCommand(t, "mtype", "mtools")
 	big := bytes.Repeat([]byte("kernel-bytes-"), 3<<20) // ~39 MB, like a kernel + initrd
 	files := []FATFile{
 		{Path: "/EFI/BOOT/BOOTX64.EFI", Data: []byte("efi")},
@@ -122,7 +122,7 @@ func TestMakeFATReproducibleAndValid(t *testing.T) {
 		{Path: "/edgeimg-device.yaml", Data: []byte("hostname: a\n")},
 	}
 	dir := t.TempDir()
-	fa := &FAT{Tools: testenv.ImageTools(t), Label: "ESP", VolumeID: 0x1234abcd, Epoch: epoch.Unix(), Log: testWriter{t}}
+	fa := &FAT{Tools: testkit.ImageTools(t), Label: "ESP", VolumeID: 0x1234abcd, Epoch: epoch.Unix(), Log: testWriter{t}}
 	ctx := context.Background()
 	var sums []string
 	for _, name := range []string{"a.fat", "b.fat"} {
@@ -169,7 +169,7 @@ func fileSHA(t *testing.T, p string) string {
 // mke2fs, checks both file systems, the sparseness of the result, and that
 // the host's bmaptool copies it through our block map byte for byte.
 func TestAssembleExt4Bmap(t *testing.T) {
-	tr := testenv.ImageTools(t)
+	tr := testkit.ImageTools(t)
 	dir := t.TempDir()
 	tarPath := filepath.Join(dir, "root.tar")
 	writeTar(t, tarPath, map[string]string{"etc/hostname": "edge\n", "usr/bin/hello": strings.Repeat("x", 1<<20)})
@@ -213,7 +213,7 @@ func TestAssembleExt4Bmap(t *testing.T) {
 	}
 
 	bmaptool, err := exec.LookPath("bmaptool")
-	testenv.Require(t, err == nil, "bmaptool not found (apt-get install bmap-tools)")
+	testkit.Require(t, err == nil, "bmaptool not found (apt-get install bmap-tools)")
 	bmap := filepath.Join(dir, "a.bmap")
 	var buf bytes.Buffer
 	if err := WriteBmap(img, &buf); err != nil {

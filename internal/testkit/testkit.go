@@ -1,4 +1,4 @@
-// Package testenv gives edgeimg's tests the real things they exercise:
+// Package testkit gives edgeimg's tests the real things they exercise:
 // binaries built from the Go module proxy (kube-apiserver, kine, k0s and the
 // Kubernetes components), a kube-apiserver on loopback for server-side
 // dry-runs, a k0s single-node cluster in its own network namespace, and the
@@ -6,7 +6,7 @@
 //
 // Heavy prerequisites follow one rule, Require: when one is missing a test is
 // skipped with the reason, unless EDGEIMG_CI is set, in which case it fails.
-package testenv
+package testkit
 
 import (
 	"bytes"
@@ -64,7 +64,7 @@ func ModuleRoot(t testing.TB) string {
 	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
-		t.Fatalf("testenv: %v", err)
+		t.Fatalf("testkit: %v", err)
 	}
 	return root
 }
@@ -113,7 +113,7 @@ var buildBinsComponents = map[string]bool{
 func Binary(t testing.TB, name string) string {
 	t.Helper()
 	if !buildBinsComponents[name] {
-		t.Fatalf("testenv.Binary: %q is not built by %s", name, BuildScript)
+		t.Fatalf("testkit.Binary: %q is not built by %s", name, BuildScript)
 		return ""
 	}
 	path, err := buildBins(ModuleRoot(t), name, t.Logf)

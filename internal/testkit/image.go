@@ -2,7 +2,7 @@
 // tools tree, and the skip-or-fail rule for missing prerequisites (t.Skip when EDGEIMG_CI
 // is unset, t.Fatal when it is set).
 
-package testenv
+package testkit
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package testenv
+package testkit
 
 import (
 	"archive/tar"
@@ -375,7 +375,7 @@ func startK0s(logf func(string, ...any), bins map[string]string, cfgYAML string,
     bin_dir = %q
     conf_dir = %q
 `, DebianCNIDir, filepath.Join(k.DataDir, "cni", "net.d"))
-	if err = os.WriteFile(filepath.Join(ctrdDir, "00-edgeimg-testenv.toml"), []byte(ctrdConf), 0o644); err != nil {
+	if err = os.WriteFile(filepath.Join(ctrdDir, "00-edgeimg-testkit.toml"), []byte(ctrdConf), 0o644); err != nil {
 		return k, err
 	}
 	for n, c := range opts.ContainerdConfig {
