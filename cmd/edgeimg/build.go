@@ -9,19 +9,13 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgeimg/edgeimg/internal/humanize"
-	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
-	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
-	"github.com/edgeimg/edgeimg/pkg/payload"
-	"github.com/edgeimg/edgeimg/pkg/phase"
 	"github.com/edgeimg/edgeimg/pkg/prepare"
-	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
 func buildCommand() *cli.Command {
@@ -88,7 +82,14 @@ func runBuild(c *cli.Context) error {
 		}
 		opts.EnableUnits = commaList(c, "enable-unit")
 	default:
-		if opts.Source, err = newSpecSource(c, d, ca); err != nil {
+		t, err := prepare.ResolveTarget(d, "")
+		if err != nil {
+			return err
+		}
+		if opts.Epoch, err = image.ResolveEpoch(0); err != nil {
+			return err
+		}
+		if opts.Source, err = prepare.NewImageSource(d, opts.Epoch, prepareOptions(c, ca, t)); err != nil {
 			return err
 		}
 	}
@@ -155,101 +156,3 @@ func isTerminal(w any) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
-
-// specSource renders the spec into the image's payload, as build phases
-// (pkg/prepare's steps): the rendered node files (k0s.yaml and its
-// controller unit, the stacks, the staged stacks, their promoter and the
-// site script), the k0s binary for the board's architecture, and every
-// image pinned by digest and preloaded into containerd's root (k0s's
-// <data-dir>/containerd), kept in the cache by image set.
-type specSource struct {
-	node   *prepare.Node
-	epoch  int64
-	p      *payload.Payload
-	images []pinned.Image
-	detail map[string]string
-}
-
-func newSpecSource(c *cli.Context, d *spec.Document, ca *cache.Cache) (*specSource, error) {
-	epoch, err := image.ResolveEpoch(0)
-	if err != nil {
-		return nil, err
-	}
-	n, err := prepareNode(c, d, ca)
-	if err != nil {
-		return nil, err
-	}
-	return &specSource{node: n, epoch: epoch, detail: map[string]string{}}, nil
-}
-
-func (s *specSource) Result() (*payload.Payload, []string, []pinned.Image) {
-	if s.p == nil {
-		return nil, nil, nil
-	}
-	return s.p, s.node.Render.Units(), s.images
-}
-
-func (s *specSource) Phases() []phase.Phase {
-	return []phase.Phase{
-		&sourcePhase{title: "Render stacks", s: s, run: s.renderStep},
-		&sourcePhase{title: "k0s binary", s: s, run: s.k0sStep},
-		&sourcePhase{title: "Images", s: s, run: s.imagesStep},
-	}
-}
-
-func (s *specSource) renderStep(ctx context.Context) error {
-	if err := s.node.RenderConfig(ctx); err != nil {
-		return err
-	}
-	r := s.node.Render
-	s.detail["Render stacks"] = fmt.Sprintf("%s; domain %s", r.Plan.Verdict(), r.Domain)
-	if !r.Plan.Fits {
-		return fmt.Errorf("the stack does not fit the node (see 'edgeimg plan'): %s", r.Plan.Verdict())
-	}
-	return nil
-}
-
-func (s *specSource) k0sStep(ctx context.Context) error {
-	if err := s.node.ResolveBinary(ctx); err != nil {
-		return err
-	}
-	s.detail["k0s binary"] = s.node.Spec.Spec.K0s.Version + " " + s.node.Platform()
-	return nil
-}
-
-func (s *specSource) imagesStep(ctx context.Context) error {
-	s.node.SetProgress(phase.Output(ctx))
-	if err := s.node.PullImages(ctx); err != nil {
-		return err
-	}
-	for _, w := range s.node.Warnings {
-		fmt.Fprintf(phase.Output(ctx), "warning: %s\n", w)
-	}
-	root, err := s.node.PreloadedRoot(ctx, time.Unix(s.epoch, 0))
-	if err != nil {
-		return err
-	}
-	p, err := s.node.Payload()
-	if err != nil {
-		return err
-	}
-	p.AddDir(s.node.ContainerdRoot(), root)
-	var size int64
-	for _, im := range s.node.Images {
-		s.images = append(s.images, pinned.Image{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
-		size += im.Size()
-	}
-	s.p = p
-	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, pinned and preloaded", len(s.node.Images), s.node.Platform(), humanize.Bytes(size))
-	return nil
-}
-
-type sourcePhase struct {
-	title string
-	s     *specSource
-	run   func(context.Context) error
-}
-
-func (p *sourcePhase) Title() string                 { return p.title }
-func (p *sourcePhase) Run(ctx context.Context) error { return p.run(ctx) }
-func (p *sourcePhase) Detail() string                { return p.s.detail[p.title] }

@@ -2,14 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,8 +16,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgeimg/edgeimg/pkg/deploy"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/prepare"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -71,18 +69,13 @@ func runDeploy(c *cli.Context) error {
 		return fmt.Errorf("spec.deploy.timeout: %w", err)
 	}
 	rig.SetLogger(deploy.RigLogger(c.App.ErrWriter, c.Bool("debug")))
-	platform, arch, err := boardPlatform(d)
+	t, err := prepare.ResolveTarget(d, "")
 	if err != nil {
 		return err
 	}
-	if d.Spec.Images.Platform != "" {
-		platform = d.Spec.Images.Platform
-		_, arch, _ = strings.Cut(platform, "/")
-		arch, _, _ = strings.Cut(arch, "/")
-	}
 	o := deploy.Options{
 		K0sVersion:       d.Spec.K0s.Version,
-		Arch:             arch,
+		Arch:             t.Arch,
 		Memory:           d.Spec.Node.Memory.Value(),
 		Root:             c.String("root"),
 		UploadOnly:       c.Bool("upload-only") || c.String("root") != "",
@@ -112,7 +105,7 @@ func runDeploy(c *cli.Context) error {
 		}
 		results, err = deploy.Reset(ctx, hosts, o)
 	} else {
-		if o.Payload, o.InstallArgs, o.DataDir, err = deployPayload(c, d); err != nil {
+		if err := deployPayload(ctx, c, d, t, &o); err != nil {
 			return err
 		}
 		results, err = deploy.Deploy(ctx, hosts, o)
@@ -126,81 +119,32 @@ func runDeploy(c *cli.Context) error {
 	return err
 }
 
-// deployPayload returns the payload, the k0s install flags and k0s's data
-// dir: the tree given with --payload, else the payload rendered from the spec.
-func deployPayload(c *cli.Context, d *spec.Document) (*payload.Payload, []string, string, error) {
+// deployPayload sets the payload, the k0s install flags and k0s's data dir
+// of o: the tree given with --payload, else the payload built from the
+// spec for the node t.
+func deployPayload(ctx context.Context, c *cli.Context, d *spec.Document, t prepare.Target, o *deploy.Options) error {
 	if dir := c.String("payload"); dir != "" {
 		p, err := payloadFromTree(dir)
-		return p, c.StringSlice("install-flag"), "", err
+		o.Payload, o.InstallArgs = p, c.StringSlice("install-flag")
+		return err
 	}
-	return specPayload(c, d)
-}
-
-// specPayload prepares what deploy uploads (pkg/prepare: rendered node
-// files, the k0s binary, every image pinned by digest), without the k0s
-// controller unit, which 'k0s install' writes, and with the images as one
-// OCI bundle in <data-dir>/images, which k0s imports.
-func specPayload(c *cli.Context, d *spec.Document) (*payload.Payload, []string, string, error) {
 	ch, err := openCache(c)
 	if err != nil {
-		return nil, nil, "", err
+		return err
 	}
-	n, err := prepareNode(c, d, ch)
+	dp, err := prepare.NewDeployPayload(ctx, d, prepareOptions(c, ch, t))
 	if err != nil {
-		return nil, nil, "", err
+		return err
 	}
-	if err := n.Run(c.Context); err != nil {
-		return nil, nil, "", err
-	}
-	printWarnings(c.App.ErrWriter, n.Warnings)
-	p, err := n.Payload()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0sconfig.UnitPath })
-	bundle, err := n.BundleFile()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	p.AddFile(n.BundlePath(), 0o644, bundle)
-	if err := p.Seal(); err != nil {
-		return nil, nil, "", err
-	}
-	return p, n.Render.K0s.InstallFlags(), n.Render.DataDir, nil
+	printWarnings(c.App.ErrWriter, dp.Warnings)
+	o.Payload, o.InstallArgs, o.DataDir = dp.Payload, dp.InstallFlags, dp.DataDir
+	return nil
 }
 
-// payloadFromTree makes a payload of every regular file under dir, at its
-// path relative to dir, with its mode.
+// payloadFromTree is the payload of the files of --payload DIR.
 func payloadFromTree(dir string) (*payload.Payload, error) {
-	p := &payload.Payload{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return nil
-		case !d.Type().IsRegular():
-			return fmt.Errorf("%s: only regular files can be deployed, found %s", path, d.Type())
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		p.AddFile("/"+filepath.ToSlash(rel), info.Mode().Perm(), path)
-		return nil
-	})
+	p, err := payload.FromTree(dir)
 	if err != nil {
-		return nil, fmt.Errorf("--payload %s: %w", dir, err)
-	}
-	if len(p.Files) == 0 {
-		return nil, fmt.Errorf("--payload %s: no files", dir)
-	}
-	if err := p.Seal(); err != nil {
 		return nil, fmt.Errorf("--payload %s: %w", dir, err)
 	}
 	return p, nil

@@ -1,29 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
-	k0sairgap "github.com/k0sproject/k0s/pkg/airgap"
-	"github.com/k0sproject/k0s/pkg/apis/k0s/v1beta1"
 	"github.com/urfave/cli/v2"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/edgeimg/edgeimg/internal/humanize"
-	"github.com/edgeimg/edgeimg/pkg/airgap"
-	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
-	"github.com/edgeimg/edgeimg/pkg/spec"
+	"github.com/edgeimg/edgeimg/pkg/prepare"
 )
 
 // registryFlags are the image-pull flags of every command that pulls.
@@ -96,187 +84,51 @@ node platform's blobs into the shared cache (a second pull needs no network);
 	}
 }
 
-// nodeObjects is where the images commands get the objects the node will
-// run and k0s's system images: the spec's rendered stacks and k0s config,
-// or, with --manifests, the stack YAML given and the system images of
-// k0s's default config.
-func nodeObjects(c *cli.Context, d *spec.Document) ([]bundle.Object, []string, error) {
-	if paths := c.StringSlice("manifests"); len(paths) > 0 {
-		objs, err := readManifests(paths)
-		if err != nil {
-			return nil, nil, err
-		}
-		var system []string
-		if !c.Bool("no-system-images") {
-			system = k0sairgap.GetImageURIs(v1beta1.DefaultClusterSpec(), false)
-		}
-		return objs, system, nil
-	}
-	r, err := renderDoc(c, d)
-	if err != nil {
-		return nil, nil, err
-	}
-	var system []string
-	if !c.Bool("no-system-images") {
-		system = r.K0s.SystemImages()
-	}
-	return r.Bundle.Objects(), system, nil
-}
-
-// readManifests reads YAML files, and the *.yaml/*.yml files below
-// directories, into objects; the stack is the file's directory relative to
-// the directory given (its base name for files directly in it).
-func readManifests(paths []string) ([]bundle.Object, error) {
-	var out []bundle.Object
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("--manifests: %w", err)
-		}
-		if !fi.IsDir() {
-			objs, err := readManifestFile(p, filepath.Base(filepath.Dir(p)))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, objs...)
-			continue
-		}
-		var files []string
-		err = filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && (strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".yml")) {
-				files = append(files, f)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("--manifests: %w", err)
-		}
-		sort.Strings(files)
-		if len(files) == 0 {
-			return nil, fmt.Errorf("--manifests %s: no *.yaml files", p)
-		}
-		for _, f := range files {
-			rel, _ := filepath.Rel(p, filepath.Dir(f))
-			stack := filepath.ToSlash(rel)
-			if stack == "." {
-				stack = filepath.Base(filepath.Clean(p))
-			}
-			objs, err := readManifestFile(f, stack)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, objs...)
-		}
-	}
-	return out, nil
-}
-
-func readManifestFile(path, stack string) ([]bundle.Object, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []bundle.Object
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for i := 0; ; i++ {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return nil, fmt.Errorf("%s: document %d: %w", path, i+1, err)
-		}
-		if len(m) == 0 {
-			continue
-		}
-		out = append(out, bundle.Object{Stack: stack, File: filepath.Base(path), Obj: &unstructured.Unstructured{Object: m}})
-	}
-	return out, nil
-}
-
-// imageSetup is what every images subcommand starts from.
-type imageSetup struct {
-	refs     []airgap.Ref
-	warnings []airgap.Warning
-	opt      airgap.Options
-	store    *airgap.Store
-}
-
-func setupImages(c *cli.Context) (*imageSetup, error) {
+// findImages finds every image the spec's node needs (or those of
+// --manifests), for --platform or the spec's.
+func findImages(c *cli.Context) (*prepare.ImageSet, error) {
 	d, err := loadSpec(c)
 	if err != nil {
 		return nil, err
 	}
-	objs, system, err := nodeObjects(c, d)
-	if err != nil {
-		return nil, err
-	}
-	refs, warnings := airgap.Find(objs, d.Spec.Images.Extra, system)
-	platform, _, err := boardPlatform(d)
-	if err != nil {
-		return nil, err
-	}
-	opt := airgap.OptionsFromSpec(d.Spec.Images, platform)
-	if p := c.String("platform"); p != "" {
-		opt.Platform = p
-	}
-	if opt.Platform == "" {
-		return nil, fmt.Errorf("board %q has no known image platform: set spec.images.platform or --platform", d.Spec.Board)
-	}
-	opt.Insecure = append(opt.Insecure, commaList(c, "insecure-registry")...)
-	opt.Refresh = c.Bool("refresh")
-	opt.Jobs = c.Int("jobs")
 	ch, err := openCache(c)
 	if err != nil {
 		return nil, err
 	}
-	return &imageSetup{refs: refs, warnings: warnings, opt: opt, store: airgap.NewStore(ch)}, nil
+	t, err := prepare.ResolveTarget(d, c.String("platform"))
+	if err != nil {
+		return nil, err
+	}
+	return prepare.FindImages(c.Context, d, prepare.ImagesOptions{
+		Cache: ch, Target: t,
+		Manifests: c.StringSlice("manifests"), NoSystemImages: c.Bool("no-system-images"),
+		Insecure: commaList(c, "insecure-registry"), Refresh: c.Bool("refresh"), Jobs: c.Int("jobs"),
+		Progress: c.App.ErrWriter,
+	})
 }
 
-func printWarnings(w io.Writer, ws []airgap.Warning) {
+// printWarnings prints strings that looked like images but are not used
+// as such.
+func printWarnings[W fmt.Stringer](w io.Writer, ws []W) {
 	for _, x := range ws {
 		fmt.Fprintf(w, "warning: %s\n", x)
 	}
 }
 
-type listEntry struct {
-	Ref       string            `json:"ref"`
-	Node      string            `json:"node"`
-	Digest    string            `json:"digest,omitempty"`
-	Locations []airgap.Location `json:"locations"`
-}
-
 func imagesList(c *cli.Context) error {
-	s, err := setupImages(c)
+	s, err := findImages(c)
 	if err != nil {
 		return err
 	}
-	var entries []listEntry
-	for _, r := range s.refs {
-		node := s.opt.Replace.Apply(r.Ref)
-		e := listEntry{Ref: r.Ref, Node: node, Locations: r.Locations}
-		e.Digest, _ = s.store.KnownDigest(node)
-		entries = append(entries, e)
-	}
+	list := s.List()
 	if c.Bool("json") {
-		out := struct {
-			Platform string           `json:"platform"`
-			Images   []listEntry      `json:"images"`
-			Warnings []airgap.Warning `json:"warnings"`
-		}{s.opt.Platform, entries, s.warnings}
-		if out.Warnings == nil {
-			out.Warnings = []airgap.Warning{}
-		}
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return enc.Encode(list)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tPINNED\tFOUND AT")
-	for _, e := range entries {
+	for _, e := range list.Images {
 		d := "(not pulled)"
 		switch {
 		case strings.Contains(e.Node, "@"):
@@ -297,22 +149,21 @@ func imagesList(c *cli.Context) error {
 		}
 	}
 	tw.Flush()
-	printWarnings(c.App.ErrWriter, s.warnings)
+	printWarnings(c.App.ErrWriter, s.Warnings)
 	return nil
 }
 
-// imagesPull pulls every image into the store, which it returns with
-// what was pulled.
-func imagesPull(c *cli.Context) (*airgap.Store, *airgap.Result, error) {
-	s, err := setupImages(c)
+// imagesPull pulls every image into the cache and returns the set, ready
+// to preload or bundle, and how many images it pulled.
+func imagesPull(c *cli.Context) (*prepare.ImageSet, int, error) {
+	s, err := findImages(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	printWarnings(c.App.ErrWriter, s.warnings)
-	s.opt.Progress = c.App.ErrWriter
-	res, err := airgap.Pull(c.Context, s.store, s.refs, s.opt)
+	printWarnings(c.App.ErrWriter, s.Warnings)
+	res, err := s.Pull(c.Context)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tPLATFORM\tSIZE")
@@ -324,8 +175,8 @@ func imagesPull(c *cli.Context) (*airgap.Store, *airgap.Result, error) {
 		fmt.Fprintf(c.App.ErrWriter, "tag moved: %s\n", m)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "%d images for %s: %d blobs fetched (%s), %d already cached\n",
-		len(res.Images), s.opt.Platform, res.Fetched, humanize.Bytes(res.FetchedBytes), res.Cached)
-	return s.store, res, nil
+		len(res.Images), s.Platform, res.Fetched, humanize.Bytes(res.FetchedBytes), res.Cached)
+	return s, len(res.Images), nil
 }
 
 func imagesPreload(c *cli.Context) error {
@@ -333,27 +184,27 @@ func imagesPreload(c *cli.Context) error {
 	if err := fsutil.CheckDirOutput(c.String("root"), c.Bool("force")); err != nil {
 		return err
 	}
-	store, res, err := imagesPull(c)
+	s, n, err := imagesPull(c)
 	if err != nil {
 		return err
 	}
 	root := c.String("root")
-	if err := store.Preload(c.Context, root, res.Images, airgap.PreloadOptions{Force: c.Bool("force")}); err != nil {
+	if err := s.Preload(c.Context, root, c.Bool("force")); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "preloaded %d images into %s (namespace %s)\n", len(res.Images), root, airgap.Namespace)
+	fmt.Fprintf(c.App.ErrWriter, "preloaded %d images into %s (namespace %s)\n", n, root, prepare.Namespace)
 	return nil
 }
 
 func imagesBundle(c *cli.Context) error {
-	store, res, err := imagesPull(c)
+	s, n, err := imagesPull(c)
 	if err != nil {
 		return err
 	}
 	out := c.String("output")
-	if err := store.WriteBundleFile(out, res.Images, c.Bool("force")); err != nil {
+	if err := s.WriteBundle(out, c.Bool("force")); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "wrote %d images to %s\n", len(res.Images), out)
+	fmt.Fprintf(c.App.ErrWriter, "wrote %d images to %s\n", n, out)
 	return nil
 }

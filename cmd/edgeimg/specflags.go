@@ -7,8 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/edgeimg/edgeimg/pkg/image"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/prepare"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -81,7 +80,7 @@ func loadSpec(c *cli.Context) (*spec.Document, error) {
 		}
 	}
 	d.ApplyDefaults()
-	cat, err := catalog()
+	cat, err := prepare.Catalog()
 	if err != nil {
 		return nil, err
 	}
@@ -93,23 +92,6 @@ func loadSpec(c *cli.Context) (*spec.Document, error) {
 		return nil, fmt.Errorf("%s is invalid:\n%w", name, indent(err))
 	}
 	return d, nil
-}
-
-// catalog is what this edgeimg can build: its boards and k0s releases.
-func catalog() (spec.Catalog, error) {
-	bs, err := image.Boards()
-	if err != nil {
-		return spec.Catalog{}, err
-	}
-	c := spec.Catalog{Unsupported: map[string]string{}, K0sVersions: k0sconfig.KnownVersions()}
-	for _, b := range bs {
-		if b.Unsupported != "" {
-			c.Unsupported[b.Name] = b.Unsupported
-		} else {
-			c.Boards = append(c.Boards, b.Name)
-		}
-	}
-	return c, nil
 }
 
 // printSpecIfDryRun prints the defaulted spec for --dry-run and reports

@@ -53,6 +53,20 @@ type Board struct {
 	Unsupported string `yaml:"unsupported"`
 }
 
+// NodePlatform is the image platform (os/arch[/variant]) and the
+// architecture of the k0s binary of a node on this board: the board's, or
+// override's when set (spec.images.platform, or a command's --platform),
+// the architecture then taken from that platform. It is the one place the
+// rule is coded.
+func (b *Board) NodePlatform(override string) (platform, arch string) {
+	if override == "" {
+		return b.Platform, b.Arch
+	}
+	_, arch, _ = strings.Cut(override, "/")
+	arch, _, _ = strings.Cut(arch, "/")
+	return override, arch
+}
+
 // BootPartition is the FAT partition (ESP or Pi firmware partition).
 type BootPartition struct {
 	Size       spec.Quantity `yaml:"size"`

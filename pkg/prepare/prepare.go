@@ -1,10 +1,3 @@
-// Package prepare gathers everything one node gets from a spec — the steps
-// 'edgeimg build' and 'edgeimg deploy' share: the rendered k0s config and
-// stacks, every image pulled for the node's platform and pinned by digest
-// in the manifests and in k0s.yaml, and the k0s binary for the node's
-// architecture. The image step then preloads the images into containerd's
-// root inside the disk image; the deploy step ships them as one OCI bundle
-// k0s imports.
 package prepare
 
 import (
@@ -32,11 +25,9 @@ import (
 // Options configures the steps.
 type Options struct {
 	Cache *cache.Cache
-	// Platform is the image platform (os/arch[/variant]) of the node;
-	// spec.images.platform wins when set.
-	Platform string
-	// Arch is the node's architecture for the k0s binary (amd64, arm64).
-	Arch string
+	// Target is the node's board, image platform and architecture
+	// (ResolveTarget).
+	Target Target
 	// DataDir is k0s's data dir on the node (default /var/lib/k0s).
 	DataDir string
 	// Insecure, Refresh and Jobs are passed to the image pull.
@@ -47,8 +38,9 @@ type Options struct {
 	Progress io.Writer
 }
 
-// Node is what one node gets, filled step by step.
-type Node struct {
+// PayloadBuilder builds what one node gets, its payload, filled step by
+// step.
+type PayloadBuilder struct {
 	Spec *spec.Document
 	opt  Options
 
@@ -68,35 +60,30 @@ type Node struct {
 	store *airgap.Store
 }
 
-// New starts preparing the node described by d.
-func New(d *spec.Document, o Options) (*Node, error) {
+// NewPayloadBuilder starts building the payload of the node described by
+// d, for the node o.Target.
+func NewPayloadBuilder(d *spec.Document, o Options) (*PayloadBuilder, error) {
 	if o.Cache == nil {
 		return nil, errors.New("prepare: no cache")
 	}
-	if d.Spec.Images.Platform != "" {
-		o.Platform = d.Spec.Images.Platform
-	}
-	if o.Platform == "" {
+	if o.Target.Platform == "" {
 		return nil, fmt.Errorf("board %q: no image platform: set spec.images.platform", d.Spec.Board)
 	}
-	if o.Arch == "" {
-		_, arch, _ := strings.Cut(o.Platform, "/")
-		o.Arch, _, _ = strings.Cut(arch, "/")
-	}
-	return &Node{Spec: d, opt: o, store: airgap.NewStore(o.Cache)}, nil
+	return &PayloadBuilder{Spec: d, opt: o, store: airgap.NewStore(o.Cache)}, nil
 }
 
 // SetProgress sends pull progress to w from now on.
-func (n *Node) SetProgress(w io.Writer) { n.opt.Progress = w }
+func (n *PayloadBuilder) SetProgress(w io.Writer) { n.opt.Progress = w }
 
 // Platform is the image platform the node's images are pulled for.
-func (n *Node) Platform() string { return n.opt.Platform }
+func (n *PayloadBuilder) Platform() string { return n.opt.Target.Platform }
 
 // Store is the content-addressed image store the images were pulled into.
-func (n *Node) Store() *airgap.Store { return n.store }
+func (n *PayloadBuilder) Store() *airgap.Store { return n.store }
 
-// RenderConfig renders the k0s config and the fitted stacks.
-func (n *Node) RenderConfig(ctx context.Context) error {
+// Configure makes the node's k0s config, its stacks fitted to the node
+// and their plan.
+func (n *PayloadBuilder) Configure(ctx context.Context) error {
 	r, err := render.Render(ctx, n.Spec, render.Options{Cache: n.opt.Cache, DataDir: n.opt.DataDir})
 	if err != nil {
 		return err
@@ -107,8 +94,8 @@ func (n *Node) RenderConfig(ctx context.Context) error {
 
 // ResolveBinary finds the k0s binary: spec.k0s.binary, or the catalog's
 // pinned release for the node's architecture, downloaded and cached.
-func (n *Node) ResolveBinary(ctx context.Context) error {
-	bin, err := k0sconfig.ResolveBinary(ctx, n.opt.Cache, &n.Spec.Spec.K0s, n.opt.Arch)
+func (n *PayloadBuilder) ResolveBinary(ctx context.Context) error {
+	bin, err := k0sconfig.ResolveBinary(ctx, n.opt.Cache, &n.Spec.Spec.K0s, n.opt.Target.Arch)
 	if err != nil {
 		return err
 	}
@@ -119,14 +106,14 @@ func (n *Node) ResolveBinary(ctx context.Context) error {
 // PullImages finds every image the rendered node uses, pulls it for the
 // node's platform and pins every reference by digest, in the stacks and
 // in k0s.yaml, so nothing on the node resolves a tag or pulls.
-func (n *Node) PullImages(ctx context.Context) error {
+func (n *PayloadBuilder) PullImages(ctx context.Context) error {
 	if n.Render == nil {
 		return errors.New("pull images: nothing rendered yet")
 	}
 	objs := n.Render.Bundle.Objects()
 	refs, warnings := airgap.Find(objs, n.Spec.Spec.Images.Extra, n.Render.K0s.SystemImages())
-	opt := airgap.OptionsFromSpec(n.Spec.Spec.Images, n.opt.Platform)
-	opt.Platform = n.opt.Platform
+	opt := airgap.OptionsFromSpec(n.Spec.Spec.Images, n.opt.Target.Platform)
+	opt.Platform = n.opt.Target.Platform
 	opt.Insecure = append(opt.Insecure, n.opt.Insecure...)
 	opt.Refresh, opt.Jobs, opt.Progress = n.opt.Refresh, n.opt.Jobs, n.opt.Progress
 	res, err := airgap.Pull(ctx, n.store, refs, opt)
@@ -151,8 +138,8 @@ func (n *Node) PullImages(ctx context.Context) error {
 }
 
 // Run does every step in order.
-func (n *Node) Run(ctx context.Context) error {
-	for _, step := range []func(context.Context) error{n.RenderConfig, n.ResolveBinary, n.PullImages} {
+func (n *PayloadBuilder) Run(ctx context.Context) error {
+	for _, step := range []func(context.Context) error{n.Configure, n.ResolveBinary, n.PullImages} {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -164,7 +151,7 @@ func (n *Node) Run(ctx context.Context) error {
 // the promoter and site scripts, and the k0s binary. Images are added by
 // the caller (PreloadedRoot or BundleFile), as only it knows which form
 // the node takes.
-func (n *Node) Payload() (*payload.Payload, error) {
+func (n *PayloadBuilder) Payload() (*payload.Payload, error) {
 	if n.Render == nil || n.K0sBinary == "" {
 		return nil, errors.New("payload: render and resolve the k0s binary first")
 	}
@@ -180,16 +167,16 @@ func (n *Node) Payload() (*payload.Payload, error) {
 }
 
 // ContainerdRoot is where k0s's containerd keeps its root on the node.
-func (n *Node) ContainerdRoot() string { return path.Join(n.Render.DataDir, "containerd") }
+func (n *PayloadBuilder) ContainerdRoot() string { return path.Join(n.Render.DataDir, "containerd") }
 
 // BundlePath is where k0s imports an image bundle from on the node.
-func (n *Node) BundlePath() string {
+func (n *PayloadBuilder) BundlePath() string {
 	return path.Join(n.Render.DataDir, "images", "edgeimg-bundle.tar")
 }
 
 // imageSetKey names an image set in the cache: its pinned references and
 // platforms.
-func (n *Node) imageSetKey() string {
+func (n *PayloadBuilder) imageSetKey() string {
 	var keys []string
 	for _, im := range n.Images {
 		keys = append(keys, im.Pinned()+" "+im.PlatformString())
@@ -203,7 +190,7 @@ func (n *Node) imageSetKey() string {
 // the recorded creation time (the build's SOURCE_DATE_EPOCH, so the bytes
 // are reproducible), preloaded once per image set and time into the cache;
 // the image step copies it into the disk image at ContainerdRoot.
-func (n *Node) PreloadedRoot(ctx context.Context, at time.Time) (string, error) {
+func (n *PayloadBuilder) PreloadedRoot(ctx context.Context, at time.Time) (string, error) {
 	dir, err := n.opt.Cache.Dir("image-stores")
 	if err != nil {
 		return "", err
@@ -220,7 +207,7 @@ func (n *Node) PreloadedRoot(ctx context.Context, at time.Time) (string, error) 
 
 // BundleFile returns the images as one OCI-layout tar k0s imports from
 // <data-dir>/images, written once per image set into the cache.
-func (n *Node) BundleFile() (string, error) {
+func (n *PayloadBuilder) BundleFile() (string, error) {
 	dir, err := n.opt.Cache.Dir("bundles")
 	if err != nil {
 		return "", err

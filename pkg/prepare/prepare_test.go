@@ -63,7 +63,7 @@ func TestPrepareNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(d, Options{Cache: c, Platform: "linux/amd64"})
+	n, err := NewPayloadBuilder(d, Options{Cache: c, Target: amd64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestPrepareNode(t *testing.T) {
 
 	// A second node from the same cache needs no registry.
 	reg.Close()
-	n2, err := New(d, Options{Cache: c, Platform: "linux/amd64"})
+	n2, err := NewPayloadBuilder(d, Options{Cache: c, Target: amd64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +155,10 @@ func TestPrepareErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(spec.Default(), Options{Cache: c}); err == nil || !strings.Contains(err.Error(), "spec.images.platform") {
+	if _, err := NewPayloadBuilder(spec.Default(), Options{Cache: c}); err == nil || !strings.Contains(err.Error(), "spec.images.platform") {
 		t.Errorf("no platform: %v", err)
 	}
-	n, _ := New(spec.Default(), Options{Cache: c, Platform: "linux/amd64"})
+	n, _ := NewPayloadBuilder(spec.Default(), Options{Cache: c, Target: amd64})
 	if err := n.PullImages(context.Background()); err == nil {
 		t.Error("pull before render succeeded")
 	}
@@ -171,7 +171,7 @@ func TestPrepareErrors(t *testing.T) {
 			d.Spec.Images.Replace[from] = reg.Ref("edge/missing:v1")
 		}
 	}
-	n, _ = New(d, Options{Cache: c, Platform: "linux/amd64"})
+	n, _ = NewPayloadBuilder(d, Options{Cache: c, Target: amd64})
 	err = n.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "edge/missing:v1") || !strings.Contains(err.Error(), "knative-services") {
 		t.Errorf("missing image: %v", err)
@@ -198,3 +198,6 @@ func tarNames(t *testing.T, path string) map[string]bool {
 		names[h.Name] = true
 	}
 }
+
+// amd64 is the node of the tests: an x86_64-efi board's platform.
+var amd64 = Target{Platform: "linux/amd64", Arch: "amd64"}
