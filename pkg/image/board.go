@@ -11,13 +11,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgeimg/edgeimg/boards"
+	"github.com/edgeimg/edgeimg/pkg/image/disk"
 	"github.com/edgeimg/edgeimg/pkg/spec"
-)
-
-// Partition table kinds.
-const (
-	TableGPT = "gpt"
-	TableMBR = "mbr"
 )
 
 // Bootloaders.
@@ -33,7 +28,7 @@ type Board struct {
 	// Arch is the Debian architecture (amd64, arm64).
 	Arch     string `yaml:"arch"`
 	Platform string `yaml:"platform"`
-	// PartitionTable is gpt or mbr.
+	// PartitionTable is disk.GPT or disk.MBR.
 	PartitionTable string `yaml:"partitionTable"`
 	// Bootloader is systemd-boot (EFI) or rpi-firmware.
 	Bootloader string   `yaml:"bootloader"`
@@ -152,17 +147,17 @@ func parseBoard(file string, data []byte) (*Board, error) {
 		problems = append(problems, fmt.Sprintf("arch %q: expected amd64 or arm64", b.Arch))
 	}
 	switch b.PartitionTable {
-	case TableGPT, TableMBR:
+	case disk.GPT, disk.MBR:
 	default:
 		problems = append(problems, fmt.Sprintf("partitionTable %q: expected gpt or mbr", b.PartitionTable))
 	}
 	switch b.Bootloader {
 	case BootSystemdBoot:
-		if b.EFIBinary == "" || b.EFIBootName == "" || b.PartitionTable != TableGPT {
+		if b.EFIBinary == "" || b.EFIBootName == "" || b.PartitionTable != disk.GPT {
 			problems = append(problems, "systemd-boot needs efiBinary, efiBootName and a gpt partition table")
 		}
 	case BootRPiFirmware:
-		if b.Firmware == nil || b.PartitionTable != TableMBR {
+		if b.Firmware == nil || b.PartitionTable != disk.MBR {
 			problems = append(problems, "rpi-firmware needs firmware and an mbr partition table")
 		}
 	default:
