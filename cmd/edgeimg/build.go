@@ -114,10 +114,6 @@ func runBuild(c *cli.Context) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s allocated\tsha256 %s\n", o.File, humanize.Bytes(o.Size), humanize.Bytes(o.Allocated), o.SHA256)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nSteps:")
-	for _, r := range res.Phases {
-		fmt.Fprintf(w, "  %-22s %8s  %s\n", r.Title, r.Duration.Round(100_000_000), r.Detail)
-	}
 	fmt.Fprintf(w, "\nLock file %s, debug log %s\n", filepath.Join(c.String("output"), image.LockName), res.LogPath)
 	return nil
 }
