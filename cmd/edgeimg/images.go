@@ -100,10 +100,8 @@ func findImages(c *cli.Context) (*prepare.ImageSet, error) {
 		return nil, err
 	}
 	return prepare.FindImages(c.Context, d, prepare.ImagesOptions{
-		Cache: ch, Target: t,
+		Options:   prepareOptions(c, ch, t),
 		Manifests: c.StringSlice("manifests"), NoSystemImages: c.Bool("no-system-images"),
-		Insecure: commaList(c, "insecure-registry"), Refresh: c.Bool("refresh"), Jobs: c.Int("jobs"),
-		Progress: c.App.ErrWriter,
 	})
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
-	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -25,11 +23,10 @@ import (
 const Namespace = airgap.Namespace
 
 // ImagesOptions says where the images of a node are found and how they
-// are pulled.
+// are pulled: the cache, the target (its Platform is the platform pulled
+// for) and the pull options of Options.
 type ImagesOptions struct {
-	Cache *cache.Cache
-	// Target is the node; its Platform is the platform pulled for.
-	Target Target
+	Options
 	// Manifests, when set, are YAML files or directories (searched
 	// recursively for *.yaml and *.yml) read for the stacks instead of
 	// rendering the spec; their system images are those of k0s's default
@@ -37,11 +34,6 @@ type ImagesOptions struct {
 	Manifests []string
 	// NoSystemImages leaves out k0s's system images.
 	NoSystemImages bool
-	// Insecure, Refresh, Jobs and Progress are passed to the pull.
-	Insecure []string
-	Refresh  bool
-	Jobs     int
-	Progress io.Writer
 }
 
 // ImageSet is every image a node needs, found in its stacks, its k0s
@@ -67,13 +59,10 @@ func FindImages(ctx context.Context, d *spec.Document, o ImagesOptions) (*ImageS
 		return nil, err
 	}
 	refs, warnings := airgap.Find(objs, d.Spec.Images.Extra, system)
-	opt := airgap.OptionsFromSpec(d.Spec.Images, o.Target.Platform)
-	opt.Platform = o.Target.Platform
-	if opt.Platform == "" {
+	if o.Target.Platform == "" {
 		return nil, fmt.Errorf("board %q has no known image platform: set spec.images.platform or --platform", d.Spec.Board)
 	}
-	opt.Insecure = append(opt.Insecure, o.Insecure...)
-	opt.Refresh, opt.Jobs, opt.Progress = o.Refresh, o.Jobs, o.Progress
+	opt := o.pullOptions(d.Spec.Images)
 	return &ImageSet{Platform: opt.Platform, Refs: refs, Warnings: warnings, opt: opt, store: airgap.NewStore(o.Cache)}, nil
 }
 
@@ -153,7 +142,7 @@ func nodeObjects(ctx context.Context, d *spec.Document, o ImagesOptions) ([]bund
 		}
 		return objs, system, nil
 	}
-	r, err := render.Render(ctx, d, render.Options{Cache: o.Cache})
+	r, err := render.Render(ctx, d, render.Options{Cache: o.Cache, DataDir: o.DataDir})
 	if err != nil {
 		return nil, nil, err
 	}

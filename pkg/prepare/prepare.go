@@ -38,6 +38,17 @@ type Options struct {
 	Progress io.Writer
 }
 
+// pullOptions are the image pull options of the spec's images for the
+// target's platform, with the options' registries, refresh, jobs and
+// progress.
+func (o Options) pullOptions(im spec.Images) airgap.Options {
+	opt := airgap.OptionsFromSpec(im, o.Target.Platform)
+	opt.Platform = o.Target.Platform
+	opt.Insecure = append(opt.Insecure, o.Insecure...)
+	opt.Refresh, opt.Jobs, opt.Progress = o.Refresh, o.Jobs, o.Progress
+	return opt
+}
+
 // PayloadBuilder builds what one node gets, its payload, filled step by
 // step.
 type PayloadBuilder struct {
@@ -112,11 +123,7 @@ func (n *PayloadBuilder) PullImages(ctx context.Context) error {
 	}
 	objs := n.Render.Bundle.Objects()
 	refs, warnings := airgap.Find(objs, n.Spec.Spec.Images.Extra, n.Render.K0s.SystemImages())
-	opt := airgap.OptionsFromSpec(n.Spec.Spec.Images, n.opt.Target.Platform)
-	opt.Platform = n.opt.Target.Platform
-	opt.Insecure = append(opt.Insecure, n.opt.Insecure...)
-	opt.Refresh, opt.Jobs, opt.Progress = n.opt.Refresh, n.opt.Jobs, n.opt.Progress
-	res, err := airgap.Pull(ctx, n.store, refs, opt)
+	res, err := airgap.Pull(ctx, n.store, refs, n.opt.pullOptions(n.Spec.Spec.Images))
 	if err != nil {
 		return err
 	}
