@@ -136,8 +136,11 @@ func (p *connectPhase) Run(ctx context.Context) error {
 	return nil
 }
 
-// CleanUp closes the connection.
-func (p *connectPhase) CleanUp(context.Context) {
+// ReadOnly marks the phase as one that runs under a dry run too.
+func (p *connectPhase) ReadOnly() {}
+
+// Release closes the connection once every phase has run or one has failed.
+func (p *connectPhase) Release(context.Context) {
 	if p.s.r != nil {
 		p.s.r.conn.Disconnect()
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/phase"
 )
 
 // Defaults of Options.
@@ -151,8 +152,8 @@ func Deploy(ctx context.Context, hosts []Host, o Options) ([]Result, error) {
 	if err := o.validate(true); err != nil {
 		return nil, err
 	}
-	return runHosts(ctx, hosts, o, func(s *hostState) []phase {
-		phases := []phase{&connectPhase{s}, &preflightPhase{s}, &uploadPhase{s}}
+	return runHosts(ctx, hosts, o, func(s *hostState) []phase.Phase {
+		phases := []phase.Phase{&connectPhase{s}, &preflightPhase{s}, &uploadPhase{s}}
 		if !o.UploadOnly {
 			phases = append(phases, &installPhase{s}, &startPhase{s}, &waitPhase{s})
 		}
@@ -168,9 +169,9 @@ func Reset(ctx context.Context, hosts []Host, o Options) ([]Result, error) {
 	if err := o.validate(false); err != nil {
 		return nil, err
 	}
-	return runHosts(ctx, hosts, o, func(s *hostState) []phase {
+	return runHosts(ctx, hosts, o, func(s *hostState) []phase.Phase {
 		s.reset = true
-		return []phase{&connectPhase{s}, &resetPhase{s}}
+		return []phase.Phase{&connectPhase{s}, &resetPhase{s}}
 	})
 }
 
@@ -289,7 +290,7 @@ type hostState struct {
 	changed map[string]bool
 }
 
-func runHosts(ctx context.Context, hosts []Host, o Options, phases func(*hostState) []phase) ([]Result, error) {
+func runHosts(ctx context.Context, hosts []Host, o Options, phases func(*hostState) []phase.Phase) ([]Result, error) {
 	if len(hosts) == 0 {
 		return nil, errors.New("no hosts: set spec.deploy.hosts or pass --host")
 	}
@@ -327,8 +328,7 @@ func runHosts(ctx context.Context, hosts []Host, o Options, phases func(*hostSta
 				changed: map[string]bool{},
 			}
 			start := time.Now()
-			m := &phaseManager{phases: phases(s), dryRun: o.DryRun, log: s.log}
-			err := m.run(ctx)
+			err := runPhases(ctx, s, phases(s))
 			results[i].Duration = time.Since(start)
 			if err != nil {
 				results[i].Err = fmt.Errorf("%s: %w", h, err)
@@ -347,4 +347,24 @@ func runHosts(ctx context.Context, hosts []Host, o Options, phases func(*hostSta
 		return results, fmt.Errorf("%d of %d hosts failed:\n%w", len(errs), len(results), errors.Join(errs...))
 	}
 	return results, nil
+}
+
+// runPhases runs one host's phases (pkg/phase): under a dry run the
+// phases that only read run as usual and the others say what they would
+// change. It returns the failing phase's error after its title in lower
+// case ("preflight: ..."), or the context's error when the run was
+// cancelled between phases.
+func runPhases(ctx context.Context, s *hostState, phases []phase.Phase) error {
+	m := &phase.Manager{DryRun: s.opts.DryRun, Reporter: phaseLog{s.log}}
+	m.Add(phases...)
+	err := m.Run(ctx)
+	var pe *phase.Error
+	switch {
+	case !errors.As(err, &pe):
+		return err
+	case m.FirstError() == nil:
+		return pe.Err
+	default:
+		return fmt.Errorf("%s: %w", lowerFirst(pe.Phase), pe.Err)
+	}
 }

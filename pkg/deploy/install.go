@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"strings"
@@ -57,14 +58,14 @@ func (p *installPhase) installCommand() []string {
 	}
 }
 
-func (p *installPhase) DryRun(context.Context) error {
+func (p *installPhase) DryRun(_ context.Context, w io.Writer) error {
 	s := p.s
-	s.log.printf("  would run: k0s sysinfo --data-dir=%s", s.opts.DataDir)
+	fmt.Fprintf(w, "  would run: k0s sysinfo --data-dir=%s\n", s.opts.DataDir)
 	if cmd := p.installCommand(); cmd != nil {
-		s.log.printf("  would run: k0s %s", strings.Join(cmd, " "))
+		fmt.Fprintf(w, "  would run: k0s %s\n", strings.Join(cmd, " "))
 		s.changed[k0sServiceKey] = true
 	} else {
-		s.log.printf("  k0s service already installed with these flags")
+		fmt.Fprintln(w, "  k0s service already installed with these flags")
 	}
 	return nil
 }
@@ -136,18 +137,18 @@ func (p *startPhase) k0sAction() (string, string) {
 	}
 }
 
-func (p *startPhase) DryRun(context.Context) error {
+func (p *startPhase) DryRun(_ context.Context, w io.Writer) error {
 	s := p.s
 	switch act, why := p.k0sAction(); act {
 	case "start":
-		s.log.printf("  would run: k0s start")
+		fmt.Fprintln(w, "  would run: k0s start")
 	case "restart":
-		s.log.printf("  would restart k0s (%s)", why)
+		fmt.Fprintf(w, "  would restart k0s (%s)\n", why)
 	default:
-		s.log.printf("  k0s is running and nothing it reads changed")
+		fmt.Fprintln(w, "  k0s is running and nothing it reads changed")
 	}
 	for _, u := range s.opts.Units {
-		s.log.printf("  would enable and start %s", u)
+		fmt.Fprintf(w, "  would enable and start %s\n", u)
 	}
 	return nil
 }

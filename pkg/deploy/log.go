@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/edgeimg/edgeimg/pkg/phase"
 )
 
 // hostLog writes whole lines prefixed with the host, so the logs of hosts
@@ -36,4 +39,30 @@ func (l *hostLog) debugf(format string, args ...any) {
 	if l != nil && l.debug {
 		l.printf(format, args...)
 	}
+}
+
+// phaseLog reports a host's phases in its log: "==> Title" as each
+// starts, then what a dry run would change and, with Debug, how long the
+// phase took.
+type phaseLog struct{ log *hostLog }
+
+func (l phaseLog) Start(title string) { l.log.printf("==> %s", title) }
+
+func (l phaseLog) End(r phase.Result) {
+	if r.Plan != "" {
+		// A line at a time, as the other log lines are written.
+		for _, line := range strings.Split(strings.TrimRight(r.Plan, "\n"), "\n") {
+			l.log.printf("%s", line)
+		}
+	}
+	if r.Err == nil {
+		l.log.debugf("    %s done in %s", r.Title, r.Duration.Round(time.Millisecond))
+	}
+}
+
+func lowerFirst(s string) string {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return s
+	}
+	return string(s[0]+'a'-'A') + s[1:]
 }

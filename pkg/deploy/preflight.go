@@ -29,6 +29,9 @@ type preflightPhase struct{ s *hostState }
 
 func (p *preflightPhase) Title() string { return "Preflight" }
 
+// ReadOnly marks the phase as one that runs under a dry run too.
+func (p *preflightPhase) ReadOnly() {}
+
 type finding struct {
 	fail bool
 	msg  string

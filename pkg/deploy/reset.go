@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -70,24 +71,24 @@ func (p *resetPhase) k0sInstalled() bool {
 	return p.s.opts.Root == "" && (k.Service != "" || k.Running)
 }
 
-func (p *resetPhase) DryRun(context.Context) error {
+func (p *resetPhase) DryRun(_ context.Context, w io.Writer) error {
 	s := p.s
 	if p.k0sInstalled() {
-		s.log.printf("  would run: k0s stop; k0s reset --data-dir=%s (removes the data dir: cluster state, images, manifests)", s.opts.DataDir)
+		fmt.Fprintf(w, "  would run: k0s stop; k0s reset --data-dir=%s (removes the data dir: cluster state, images, manifests)\n", s.opts.DataDir)
 	} else {
-		s.log.printf("  k0s is not installed as a service: no k0s reset")
+		fmt.Fprintln(w, "  k0s is not installed as a service: no k0s reset")
 	}
 	for _, u := range p.units() {
-		s.log.printf("  would disable and stop %s", u)
+		fmt.Fprintf(w, "  would disable and stop %s\n", u)
 	}
 	for _, f := range p.files() {
-		s.log.printf("  would remove %s", f)
+		fmt.Fprintf(w, "  would remove %s\n", f)
 	}
 	for _, d := range p.createdDirs() {
-		s.log.printf("  would remove %s if empty", d)
+		fmt.Fprintf(w, "  would remove %s if empty\n", d)
 	}
 	if s.facts.Record != nil {
-		s.log.printf("  would remove %s", RecordPath)
+		fmt.Fprintf(w, "  would remove %s\n", RecordPath)
 	}
 	return nil
 }

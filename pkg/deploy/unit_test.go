@@ -1,11 +1,18 @@
 package deploy
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/edgeimg/edgeimg/pkg/payload"
+	"github.com/edgeimg/edgeimg/pkg/phase"
 )
 
 func TestCheckK0sVersion(t *testing.T) {
@@ -199,5 +206,96 @@ func TestParentDirs(t *testing.T) {
 	want := []string{"/usr", "/usr/local", "/usr/local/bin", "/etc", "/etc/k0s", "/usr/local/libexec", "/usr/local/libexec/edgeimg"}
 	if !slices.Equal(got, want) {
 		t.Errorf("parentDirs = %q, want %q", got, want)
+	}
+}
+
+// fakePhase stands for a host's phase in TestRunPhases.
+type fakePhase struct {
+	title string
+	err   error
+	calls *[]string
+}
+
+func (p *fakePhase) Title() string { return p.title }
+func (p *fakePhase) Run(context.Context) error {
+	*p.calls = append(*p.calls, "run "+p.title)
+	return p.err
+}
+func (p *fakePhase) DryRun(_ context.Context, w io.Writer) error {
+	*p.calls = append(*p.calls, "dry "+p.title)
+	fmt.Fprintf(w, "  would %s\n  and more\n", p.title)
+	return p.err
+}
+
+// fakeReader only reads and holds a connection.
+type fakeReader struct{ fakePhase }
+
+func (p *fakeReader) ReadOnly() {}
+func (p *fakeReader) Release(context.Context) {
+	*p.calls = append(*p.calls, "release "+p.title)
+}
+
+func TestRunPhases(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name      string
+		dry       bool
+		failAt    int // -1: none
+		cancelled bool
+		wantLog   string
+		wantCalls string
+		wantErr   string
+	}{
+		{
+			name: "deploy", failAt: -1,
+			wantLog:   "[h] ==> Connect\n[h] ==> Upload payload\n",
+			wantCalls: "run Connect,run Upload payload,release Connect",
+		},
+		{
+			name: "dry run: the reader runs, the other says what it would do", dry: true, failAt: -1,
+			wantLog:   "[h] ==> Connect\n[h] ==> Upload payload\n[h]   would Upload payload\n[h]   and more\n",
+			wantCalls: "run Connect,dry Upload payload,release Connect",
+		},
+		{
+			name: "a phase fails: its title in lower case, the connection released", failAt: 1,
+			wantLog:   "[h] ==> Connect\n[h] ==> Upload payload\n",
+			wantCalls: "run Connect,run Upload payload,release Connect",
+			wantErr:   "upload payload: boom",
+		},
+		{
+			name: "cancelled before the first phase: the context's error alone", failAt: -1, cancelled: true,
+			wantErr: "context canceled",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls []string
+			var log bytes.Buffer
+			s := &hostState{opts: &Options{DryRun: tt.dry}, log: &hostLog{mu: &sync.Mutex{}, w: &log, prefix: "[h] "}}
+			ps := []phase.Phase{&fakeReader{fakePhase{title: "Connect", calls: &calls}}}
+			up := &fakePhase{title: "Upload payload", calls: &calls}
+			if tt.failAt == 1 {
+				up.err = boom
+			}
+			ps = append(ps, up)
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancelled {
+				cancel()
+			}
+			defer cancel()
+			err := runPhases(ctx, s, ps)
+			if (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+				t.Fatalf("runPhases = %v, want %q", err, tt.wantErr)
+			}
+			if tt.failAt == 1 && !errors.Is(err, boom) {
+				t.Errorf("%v does not wrap the phase's error", err)
+			}
+			if got := log.String(); got != tt.wantLog {
+				t.Errorf("log:\n%s\nwant:\n%s", got, tt.wantLog)
+			}
+			if got := strings.Join(calls, ","); got != tt.wantCalls {
+				t.Errorf("calls = %s, want %s", got, tt.wantCalls)
+			}
+		})
 	}
 }

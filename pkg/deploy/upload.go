@@ -78,7 +78,7 @@ func modeString(f *payload.File) string {
 }
 
 // DryRun reports what Run would send, resume, fix and remove.
-func (p *uploadPhase) DryRun(context.Context) error {
+func (p *uploadPhase) DryRun(_ context.Context, w io.Writer) error {
 	s := p.s
 	var bytes int64
 	keep := 0
@@ -90,28 +90,28 @@ func (p *uploadPhase) DryRun(context.Context) error {
 		case actKeep:
 			keep++
 			if fp.st.Part >= 0 {
-				s.log.printf("  would remove %s%s (the file is complete)", fp.f.Path, PartSuffix)
+				fmt.Fprintf(w, "  would remove %s%s (the file is complete)\n", fp.f.Path, PartSuffix)
 			}
 		case actChmod:
-			s.log.printf("  would chmod %s %s (content unchanged)", modeString(fp.f), fp.f.Path)
+			fmt.Fprintf(w, "  would chmod %s %s (content unchanged)\n", modeString(fp.f), fp.f.Path)
 		case actResume:
 			n := fp.f.Size - fp.st.Part
 			bytes += n
-			s.log.printf("  would resume %s at %s: %s to send (all %s if the partial file does not match)", fp.f.Path, mib(fp.st.Part), mib(n), mib(fp.f.Size))
+			fmt.Fprintf(w, "  would resume %s at %s: %s to send (all %s if the partial file does not match)\n", fp.f.Path, mib(fp.st.Part), mib(n), mib(fp.f.Size))
 		case actSend:
 			bytes += fp.f.Size
 			what := "new"
 			if fp.st.SHA256 != "" {
 				what = "changed"
 			}
-			s.log.printf("  would send %s (%s, %s)", fp.f.Path, what, size(fp.f.Size))
+			fmt.Fprintf(w, "  would send %s (%s, %s)\n", fp.f.Path, what, size(fp.f.Size))
 		}
 	}
 	for _, st := range p.stale() {
 		s.changed[st] = true
-		s.log.printf("  would remove %s (no longer in the payload)", st)
+		fmt.Fprintf(w, "  would remove %s (no longer in the payload)\n", st)
 	}
-	s.log.printf("  %d files unchanged, %s to send", keep, size(bytes))
+	fmt.Fprintf(w, "  %d files unchanged, %s to send\n", keep, size(bytes))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"slices"
 	"sort"
@@ -50,10 +51,10 @@ func subdirs(p *payload.Payload, dir string) []string {
 	return out
 }
 
-func (p *waitPhase) DryRun(context.Context) error {
+func (p *waitPhase) DryRun(_ context.Context, w io.Writer) error {
 	s := p.s
 	live, staged := stacks(s.opts)
-	s.log.printf("  would wait up to %s for the node to be Ready, stacks %s applied, staged stacks %s promoted and applied, and every pod ready",
+	fmt.Fprintf(w, "  would wait up to %s for the node to be Ready, stacks %s applied, staged stacks %s promoted and applied, and every pod ready\n",
 		s.opts.Timeout, strings.Join(live, ", "), strings.Join(staged, ", "))
 	return nil
 }
