@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 )
 
 func k0sconfigCommand() *cli.Command {
@@ -28,7 +28,7 @@ unit that command writes, --images the k0s system images the node needs.`,
 			&cli.BoolFlag{Name: "flags", Usage: "print the arguments after 'k0s install controller'"},
 			&cli.BoolFlag{Name: "unit", Usage: "print the systemd unit 'k0s install controller' writes"},
 			&cli.BoolFlag{Name: "images", Usage: "print the k0s system images, one per line"},
-			&cli.StringFlag{Name: "k0s-path", Value: k0sconfig.DefaultBinaryPath, Usage: "path of the k0s binary on the node (for --unit)"},
+			&cli.StringFlag{Name: "k0s-path", Value: k0spath.Binary, Usage: "path of the k0s binary on the node (for --unit)"},
 		),
 		Action: func(c *cli.Context) error {
 			var modes []string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 )
 
 func manifestsCommand() *cli.Command {
@@ -32,7 +33,7 @@ never replaced.`,
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output directory", Required: true},
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing file, symlink or non-empty directory at --output"},
 			&cli.BoolFlag{Name: "changes", Usage: "list every change made to upstream objects"},
-			&cli.StringFlag{Name: "data-dir", Usage: "k0s data dir on the node", Value: bundle.DefaultDataDir},
+			&cli.StringFlag{Name: "data-dir", Usage: "k0s data dir on the node", Value: k0spath.DataDir},
 		),
 		Action: func(c *cli.Context) error {
 			out := c.String("output")

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 )
 
@@ -20,7 +21,6 @@ const (
 	PromoterPath     = "/usr/local/libexec/edgeimg/promote-staged"
 	PromoterUnitName = "edgeimg-promote.service"
 	PromoterUnitPath = "/etc/systemd/system/" + PromoterUnitName
-	DefaultDataDir   = "/var/lib/k0s"
 )
 
 //go:embed promote-staged.sh
@@ -42,7 +42,7 @@ type Layout struct {
 
 func (l Layout) withDefaults() Layout {
 	if l.DataDir == "" {
-		l.DataDir = DefaultDataDir
+		l.DataDir = k0spath.DataDir
 	}
 	if l.StagedDir == "" {
 		l.StagedDir = StagedDir
@@ -55,7 +55,7 @@ func (l Layout) withDefaults() Layout {
 func PromoterUnit(l Layout) []byte {
 	l = l.withDefaults()
 	var env string
-	if l.DataDir != DefaultDataDir {
+	if l.DataDir != k0spath.DataDir {
 		env += "Environment=K0S_DATA_DIR=" + l.DataDir + "\n"
 	}
 	if l.StagedDir != StagedDir {
@@ -84,7 +84,7 @@ WantedBy=multi-user.target
 func (b *Bundle) Payload(l Layout) (*payload.Payload, error) {
 	l = l.withDefaults()
 	p := &payload.Payload{}
-	manifests := path.Join(l.DataDir, "manifests")
+	manifests := k0spath.Manifests(l.DataDir)
 	for _, s := range b.Stacks {
 		for _, f := range s.Files {
 			data, err := MarshalObjects(f.Objects)

@@ -9,11 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-// Default node locations of what a bundle writes.
-const (
-	ManifestsDir = "/var/lib/k0s/manifests"
-	StagedDir    = "/var/lib/edgeimg/staged"
-)
+// StagedDir is the default node directory of the staged stacks.
+const StagedDir = "/var/lib/edgeimg/staged"
 
 // Bundle is the rendered stack set: live stacks that go straight into the
 // manifests dir, and staged stacks promoted later.
@@ -35,7 +32,7 @@ type Site struct {
 	DomainFromLB bool
 }
 
-// Stack is one directory under /var/lib/k0s/manifests.
+// Stack is one directory under k0s's manifests directory (k0spath.Manifests).
 type Stack struct {
 	Name  string
 	Files []*File

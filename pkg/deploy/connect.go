@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/k0sproject/rig"
+
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 )
 
 // facts is what the connect phase learns about a host.
@@ -267,7 +268,7 @@ func (p *connectPhase) fileStates(ctx context.Context) error {
 	}
 	// The record's and the data dir's directories too: the first is
 	// created by deploy, the second's free space is checked.
-	dirs := parentDirs(append(append([]string{}, paths...), RecordPath, path.Join(o.DataDir, "manifests")))
+	dirs := parentDirs(append(append([]string{}, paths...), RecordPath, k0spath.Manifests(o.DataDir)))
 	for _, d := range dirs {
 		fmt.Fprintf(&in, "D %s\n", r.path(d))
 	}

@@ -22,15 +22,13 @@ import (
 	"time"
 
 	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
 )
 
 // Defaults of Options.
 const (
-	DefaultK0sBinary      = "/usr/local/bin/k0s"
-	DefaultK0sConfig      = "/etc/k0s/k0s.yaml"
-	DefaultDataDir        = "/var/lib/k0s"
 	DefaultTimeout        = 15 * time.Minute
 	DefaultConcurrency    = 4
 	DefaultConnectTimeout = 15 * time.Second
@@ -38,8 +36,6 @@ const (
 	// RecordPath is where deploy records, on the host, what it uploaded
 	// and how it installed k0s; --reset removes what it lists.
 	RecordPath = "/var/lib/edgeimg/deploy.json"
-	// k0sUnitPath is the unit 'k0s install controller' writes.
-	k0sUnitPath = "/etc/systemd/system/k0scontroller.service"
 	// PartSuffix names an upload in progress next to its destination.
 	PartSuffix = ".edgeimg-part"
 )
@@ -66,15 +62,15 @@ type Options struct {
 	// Payload is the sealed set of files for the node.
 	Payload *payload.Payload
 	// InstallArgs are the flags after "k0s install controller"; --single
-	// and --config (when the payload has DefaultK0sConfig) are added when
+	// and --config (when the payload has k0spath.Config) are added when
 	// missing.
 	InstallArgs []string
 	// K0sVersion is the version of the payload's k0s binary; a host with
 	// a newer k0s is refused (no downgrades).
 	K0sVersion string
-	// K0sBinary is the node path of k0s in the payload (DefaultK0sBinary).
+	// K0sBinary is the node path of k0s in the payload (k0spath.Binary).
 	K0sBinary string
-	// DataDir is k0s's data dir on the node (DefaultDataDir); stacks are
+	// DataDir is k0s's data dir on the node (k0spath.DataDir); stacks are
 	// the payload's directories under <DataDir>/manifests.
 	DataDir string
 	// StagedDir holds the staged stacks (bundle.StagedDir); the wait
@@ -177,10 +173,10 @@ func Reset(ctx context.Context, hosts []Host, o Options) ([]Result, error) {
 
 func (o *Options) validate(deploy bool) error {
 	if o.K0sBinary == "" {
-		o.K0sBinary = DefaultK0sBinary
+		o.K0sBinary = k0spath.Binary
 	}
 	if o.DataDir == "" {
-		o.DataDir = DefaultDataDir
+		o.DataDir = k0spath.DataDir
 	}
 	if o.StagedDir == "" {
 		o.StagedDir = bundle.StagedDir
@@ -233,8 +229,8 @@ func (o *Options) validate(deploy bool) error {
 		if o.K0sVersion == "" {
 			return errors.New("deploy: the payload's k0s version is not set")
 		}
-		if o.file(k0sUnitPath) != nil {
-			return fmt.Errorf("payload %s: deploy installs k0s with 'k0s install controller', which writes that unit; leave it out", k0sUnitPath)
+		if o.file(k0spath.UnitPath) != nil {
+			return fmt.Errorf("payload %s: deploy installs k0s with 'k0s install controller', which writes that unit; leave it out", k0spath.UnitPath)
 		}
 	}
 	if o.Units == nil {

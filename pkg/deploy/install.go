@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 )
 
 // installPhase installs k0s as a single-node controller service, or keeps
@@ -32,10 +34,10 @@ func installArgs(o *Options) []string {
 	if !has("--single") {
 		args = append([]string{"--single"}, args...)
 	}
-	if !has("--config", "-c") && o.file(DefaultK0sConfig) != nil {
-		args = append(args, "--config="+DefaultK0sConfig)
+	if !has("--config", "-c") && o.file(k0spath.Config) != nil {
+		args = append(args, "--config="+k0spath.Config)
 	}
-	if o.DataDir != DefaultDataDir && !has("--data-dir") {
+	if o.DataDir != k0spath.DataDir && !has("--data-dir") {
 		args = append(args, "--data-dir="+o.DataDir)
 	}
 	return args
@@ -122,7 +124,7 @@ func (p *startPhase) Title() string { return "Start k0s" }
 func (p *startPhase) k0sAction() (string, string) {
 	s := p.s
 	var why []string
-	for _, k := range []string{s.opts.K0sBinary, DefaultK0sConfig, k0sServiceKey} {
+	for _, k := range []string{s.opts.K0sBinary, k0spath.Config, k0sServiceKey} {
 		if s.changed[k] {
 			why = append(why, k)
 		}

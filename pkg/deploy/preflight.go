@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/k0sproject/version"
+
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 )
 
 // Disk the install needs beyond the payload on the data dir's file system:
@@ -255,7 +257,7 @@ func (p *preflightPhase) diskNeeds() []diskNeed {
 	var images int64
 	for i, pf := range o.Payload.Files {
 		st := f.Files[i]
-		if strings.HasPrefix(pf.Path, path.Join(o.DataDir, "images")+"/") {
+		if strings.HasPrefix(pf.Path, k0spath.Images(o.DataDir)+"/") {
 			images += pf.Size
 		}
 		if st.SHA256 == pf.SHA256 {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
 )
@@ -50,17 +51,17 @@ func TestCheckK0sVersion(t *testing.T) {
 }
 
 func TestInstallArgs(t *testing.T) {
-	withConfig := &payload.Payload{Files: []payload.File{{Path: DefaultK0sConfig}}}
+	withConfig := &payload.Payload{Files: []payload.File{{Path: k0spath.Config}}}
 	tests := []struct {
 		name string
 		o    Options
 		want []string
 	}{
-		{"defaults added", Options{Payload: withConfig, DataDir: DefaultDataDir}, []string{"--single", "--config=" + DefaultK0sConfig}},
-		{"no config in the payload", Options{Payload: &payload.Payload{}, DataDir: DefaultDataDir}, []string{"--single"}},
-		{"given flags kept", Options{Payload: withConfig, DataDir: DefaultDataDir, InstallArgs: []string{"--single=true", "-c", "/etc/other.yaml", "--disable-components=metrics-server"}},
+		{"defaults added", Options{Payload: withConfig, DataDir: k0spath.DataDir}, []string{"--single", "--config=" + k0spath.Config}},
+		{"no config in the payload", Options{Payload: &payload.Payload{}, DataDir: k0spath.DataDir}, []string{"--single"}},
+		{"given flags kept", Options{Payload: withConfig, DataDir: k0spath.DataDir, InstallArgs: []string{"--single=true", "-c", "/etc/other.yaml", "--disable-components=metrics-server"}},
 			[]string{"--single=true", "-c", "/etc/other.yaml", "--disable-components=metrics-server"}},
-		{"data dir", Options{Payload: withConfig, DataDir: "/data/k0s"}, []string{"--single", "--config=" + DefaultK0sConfig, "--data-dir=/data/k0s"}},
+		{"data dir", Options{Payload: withConfig, DataDir: "/data/k0s"}, []string{"--single", "--config=" + k0spath.Config, "--data-dir=/data/k0s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,8 +73,8 @@ func TestInstallArgs(t *testing.T) {
 }
 
 func TestInstallAndStartDecisions(t *testing.T) {
-	p := &payload.Payload{Files: []payload.File{{Path: DefaultK0sBinary}, {Path: DefaultK0sConfig}}}
-	args := []string{"--single", "--config=" + DefaultK0sConfig}
+	p := &payload.Payload{Files: []payload.File{{Path: k0spath.Binary}, {Path: k0spath.Config}}}
+	args := []string{"--single", "--config=" + k0spath.Config}
 	tests := []struct {
 		name        string
 		k           k0sFacts
@@ -84,14 +85,14 @@ func TestInstallAndStartDecisions(t *testing.T) {
 	}{
 		{"fresh host", k0sFacts{}, nil, nil, "install controller --single --config=/etc/k0s/k0s.yaml", "start"},
 		{"installed by deploy, running, nothing changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, nil, "", ""},
-		{"installed by deploy, config changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, []string{DefaultK0sConfig}, "", "restart"},
-		{"installed by deploy, binary changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, []string{DefaultK0sBinary}, "", "restart"},
+		{"installed by deploy, config changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, []string{k0spath.Config}, "", "restart"},
+		{"installed by deploy, binary changed", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: args}, []string{k0spath.Binary}, "", "restart"},
 		{"installed with other flags", k0sFacts{Present: true, Service: "s", Running: true}, &record{InstallArgs: []string{"--single"}}, nil, "install controller --single --config=/etc/k0s/k0s.yaml --force", "restart"},
 		{"installed by hand", k0sFacts{Present: true, Service: "s"}, nil, nil, "install controller --single --config=/etc/k0s/k0s.yaml --force", "start"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &hostState{opts: &Options{Payload: p, K0sBinary: DefaultK0sBinary, DataDir: DefaultDataDir}, changed: map[string]bool{}}
+			s := &hostState{opts: &Options{Payload: p, K0sBinary: k0spath.Binary, DataDir: k0spath.DataDir}, changed: map[string]bool{}}
 			s.facts.K0s, s.facts.Record = tc.k, tc.rec
 			for _, c := range tc.changed {
 				s.changed[c] = true

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 )
 
@@ -29,7 +30,7 @@ const pollInterval = 5 * time.Second
 // <DataDir>/manifests) and staged ones (directories of StagedDir, which
 // the promoter unit moves into the manifests dir once their webhooks serve).
 func stacks(o *Options) (live, staged []string) {
-	return subdirs(o.Payload, path.Join(o.DataDir, "manifests")), subdirs(o.Payload, o.StagedDir)
+	return subdirs(o.Payload, k0spath.Manifests(o.DataDir)), subdirs(o.Payload, o.StagedDir)
 }
 
 // subdirs names the directories right under dir that hold *.yaml files.
@@ -111,7 +112,7 @@ func (p *waitPhase) check(ctx context.Context) ([]string, error) {
 	}
 	live, staged := stacks(o)
 	for _, st := range append(live, staged...) {
-		dir := path.Join(o.DataDir, "manifests", st)
+		dir := path.Join(k0spath.Manifests(o.DataDir), st)
 		if slices.Contains(staged, st) {
 			if _, err := r.run(ctx, `[ -d "$1" ]`, []string{dir}, nil); err != nil {
 				problems = append(problems, fmt.Sprintf("staged stack %s: not promoted yet (see journalctl -u %s)", st, strings.Join(o.Units, ", ")))

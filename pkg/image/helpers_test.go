@@ -23,7 +23,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -128,7 +128,7 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, testTrees) {
 func renderedK0sYAML(t *testing.T, p *payload.Payload) string {
 	t.Helper()
 	for _, f := range p.Files {
-		if f.Path == k0sconfig.ConfigPath {
+		if f.Path == k0spath.Config {
 			return string(f.Data)
 		}
 	}

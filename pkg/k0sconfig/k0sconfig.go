@@ -23,21 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/spec"
-)
-
-// Paths on the node.
-const (
-	// ConfigPath is where k0s.yaml goes; the unit passes it with --config.
-	ConfigPath = "/etc/k0s/k0s.yaml"
-	// DefaultDataDir is k0s's default data directory.
-	DefaultDataDir = "/var/lib/k0s"
-	// DefaultBinaryPath is where the image and deploy steps put the k0s binary.
-	DefaultBinaryPath = "/usr/local/bin/k0s"
-	// UnitName is the systemd unit `k0s install controller` creates.
-	UnitName = "k0scontroller.service"
-	// UnitPath is where `k0s install controller` writes the unit.
-	UnitPath = "/etc/systemd/system/" + UnitName
 )
 
 // Network providers k0s knows (spec.network.provider).
@@ -108,7 +95,7 @@ type Config struct {
 // result with k0s's Validate, both in memory and after a round trip through
 // the YAML the node will read.
 func Build(d *spec.Document, r Reservations, opts ...Option) (*Config, error) {
-	o := options{dataDir: DefaultDataDir}
+	o := options{dataDir: k0spath.DataDir}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -325,13 +312,13 @@ func (c *Config) InstallFlags() []string {
 	if len(c.DisabledComponents) > 0 {
 		flags = append(flags, "--disable-components="+strings.Join(c.DisabledComponents, ","))
 	}
-	if c.DataDir != DefaultDataDir {
+	if c.DataDir != k0spath.DataDir {
 		flags = append(flags, "--data-dir="+c.DataDir)
 	}
 	for _, kv := range c.envList() {
 		flags = append(flags, "--env="+kv)
 	}
-	return append(flags, "-c", ConfigPath)
+	return append(flags, "-c", k0spath.Config)
 }
 
 // unitArgs are the arguments `k0s install controller` writes into the
@@ -339,11 +326,11 @@ func (c *Config) InstallFlags() []string {
 // was set, sorted by name, as --name=value (k0s cmd/install cmdFlagsToArgs).
 func (c *Config) unitArgs() []string {
 	type flag struct{ name, value string }
-	flags := []flag{{"config", ConfigPath}, {"single", "true"}}
+	flags := []flag{{"config", k0spath.Config}, {"single", "true"}}
 	if len(c.DisabledComponents) > 0 {
 		flags = append(flags, flag{"disable-components", strings.Join(c.DisabledComponents, ",")})
 	}
-	if c.DataDir != DefaultDataDir {
+	if c.DataDir != k0spath.DataDir {
 		flags = append(flags, flag{"data-dir", c.DataDir})
 	}
 	slices.SortFunc(flags, func(a, b flag) int { return strings.Compare(a.name, b.name) })

@@ -15,6 +15,7 @@ import (
 	k0sinstall "github.com/k0sproject/k0s/cmd/install"
 
 	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 )
 
 // oracleEnv makes the test binary act as `k0s install controller` inside a
@@ -125,7 +126,7 @@ func TestInstallFlagsParseWithK0s(t *testing.T) {
 			if v, _ := ctl.Flags().GetBool("single"); !v {
 				t.Error("--single not set")
 			}
-			if v, _ := ctl.Flags().GetString("config"); v != k0sconfig.ConfigPath {
+			if v, _ := ctl.Flags().GetString("config"); v != k0spath.Config {
 				t.Errorf("--config = %q", v)
 			}
 			if v, _ := ctl.Flags().GetString("data-dir"); v != "" && v != c.DataDir {
@@ -253,10 +254,10 @@ func runInstallOracle(dir string) error {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(k0sconfig.ConfigPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(k0spath.Config), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(k0sconfig.ConfigPath, in.YAML, 0o644); err != nil {
+	if err := os.WriteFile(k0spath.Config, in.YAML, 0o644); err != nil {
 		return err
 	}
 	cmd := k0sinstall.NewInstallCmd()
@@ -267,7 +268,7 @@ func runInstallOracle(dir string) error {
 	if err := cmd.Execute(); err != nil {
 		return fmt.Errorf("k0s install controller %s: %w\n%s", strings.Join(in.Flags, " "), err, out.String())
 	}
-	unit, err := os.ReadFile(k0sconfig.UnitPath)
+	unit, err := os.ReadFile(k0spath.UnitPath)
 	if err != nil {
 		return err
 	}

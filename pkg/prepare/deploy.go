@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"github.com/edgeimg/edgeimg/pkg/airgap"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -40,7 +40,7 @@ func NewDeployPayload(ctx context.Context, d *spec.Document, o Options) (*Deploy
 	if err != nil {
 		return nil, err
 	}
-	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0sconfig.UnitPath })
+	p.Files = slices.DeleteFunc(p.Files, func(f payload.File) bool { return f.Path == k0spath.UnitPath })
 	bundle, err := n.BundleFile()
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -166,7 +167,7 @@ func (n *PayloadBuilder) Payload() (*payload.Payload, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.AddFile(k0sconfig.DefaultBinaryPath, 0o755, n.K0sBinary)
+	p.AddFile(k0spath.Binary, 0o755, n.K0sBinary)
 	if err := p.Seal(); err != nil {
 		return nil, err
 	}
@@ -174,11 +175,11 @@ func (n *PayloadBuilder) Payload() (*payload.Payload, error) {
 }
 
 // ContainerdRoot is where k0s's containerd keeps its root on the node.
-func (n *PayloadBuilder) ContainerdRoot() string { return path.Join(n.Render.DataDir, "containerd") }
+func (n *PayloadBuilder) ContainerdRoot() string { return k0spath.Containerd(n.Render.DataDir) }
 
 // BundlePath is where k0s imports an image bundle from on the node.
 func (n *PayloadBuilder) BundlePath() string {
-	return path.Join(n.Render.DataDir, "images", "edgeimg-bundle.tar")
+	return path.Join(k0spath.Images(n.Render.DataDir), "edgeimg-bundle.tar")
 }
 
 // imageSetKey names an image set in the cache: its pinned references and

@@ -16,7 +16,7 @@ import (
 	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -105,8 +105,8 @@ func TestPrepareNode(t *testing.T) {
 	}
 	var sawBinary, sawConfig bool
 	for _, f := range p.Files {
-		sawBinary = sawBinary || f.Path == k0sconfig.DefaultBinaryPath
-		if f.Path == k0sconfig.ConfigPath {
+		sawBinary = sawBinary || f.Path == k0spath.Binary
+		if f.Path == k0spath.Config {
 			sawConfig = string(f.Data) == string(y)
 		}
 		if strings.HasPrefix(f.Path, "/var/lib/k0s/manifests/") && strings.Contains(string(f.Data), "gcr.io/knative-releases") {

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/plan"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -45,7 +46,7 @@ type Result struct {
 func Render(ctx context.Context, d *spec.Document, o Options) (*Result, error) {
 	dataDir := o.DataDir
 	if dataDir == "" {
-		dataDir = k0sconfig.DefaultDataDir
+		dataDir = k0spath.DataDir
 	}
 	dir := o.Upstream
 	if dir == "" {
@@ -98,8 +99,8 @@ func (r *Result) Payload() (*payload.Payload, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Add(k0sconfig.ConfigPath, 0o600, y)
-	p.Add(k0sconfig.UnitPath, 0o644, r.K0s.Unit(k0sconfig.DefaultBinaryPath))
+	p.Add(k0spath.Config, 0o600, y)
+	p.Add(k0spath.UnitPath, 0o644, r.K0s.Unit(k0spath.Binary))
 	p.Files = append(p.Files, r.K0s.ExtraFiles()...)
 	if err := p.Seal(); err != nil {
 		return nil, err
@@ -109,5 +110,5 @@ func (r *Result) Payload() (*payload.Payload, error) {
 
 // Units lists the systemd units to enable on the node.
 func (r *Result) Units() []string {
-	return append([]string{k0sconfig.UnitName}, r.Bundle.Units()...)
+	return append([]string{k0spath.UnitName}, r.Bundle.Units()...)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -116,12 +117,12 @@ func TestPayload(t *testing.T) {
 	for _, f := range p.Files {
 		have[f.Path] = true
 	}
-	for _, want := range []string{k0sconfig.ConfigPath, k0sconfig.UnitPath, "/var/lib/k0s/manifests/knative-serving/serving-core.yaml", "/usr/local/libexec/edgeimg/promote-staged"} {
+	for _, want := range []string{k0spath.Config, k0spath.UnitPath, "/var/lib/k0s/manifests/knative-serving/serving-core.yaml", "/usr/local/libexec/edgeimg/promote-staged"} {
 		if !have[want] {
 			t.Errorf("payload lacks %s", want)
 		}
 	}
-	if got := res.Units(); len(got) != 2 || got[0] != k0sconfig.UnitName {
+	if got := res.Units(); len(got) != 2 || got[0] != k0spath.UnitName {
 		t.Errorf("units = %v", got)
 	}
 }
