@@ -49,17 +49,15 @@ type Board struct {
 }
 
 // NodePlatform is the image platform (os/arch[/variant]) and the
-// architecture of the k0s binary of a node on this board: the board's, or
-// override's when set (spec.images.platform, or a command's --platform),
-// the architecture then taken from that platform. It is the one place the
-// rule is coded.
+// architecture (of the OS and the k0s binary) of a node on this board:
+// the board's platform, or override when set (spec.images.platform, or a
+// command's --platform: linux/arm/v7 images on an arm64 board), and always
+// the board's architecture. It is the one place the rule is coded.
 func (b *Board) NodePlatform(override string) (platform, arch string) {
 	if override == "" {
 		return b.Platform, b.Arch
 	}
-	_, arch, _ = strings.Cut(override, "/")
-	arch, _, _ = strings.Cut(arch, "/")
-	return override, arch
+	return override, b.Arch
 }
 
 // BootPartition is the FAT partition (ESP or Pi firmware partition).

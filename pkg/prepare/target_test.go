@@ -14,9 +14,9 @@ func TestResolveTarget(t *testing.T) {
 	}{
 		{"x86_64-efi", "", "", "linux/amd64 amd64"},
 		{"rpi4", "", "", "linux/arm64 arm64"},
-		{"rpi4", "linux/arm/v7", "", "linux/arm/v7 arm"},
-		{"rpi4", "linux/arm/v7", "linux/amd64", "linux/amd64 amd64"},
-		{"x86_64-efi", "", "linux/arm64", "linux/arm64 arm64"},
+		{"rpi4", "linux/arm/v7", "", "linux/arm/v7 arm64"},
+		{"rpi4", "linux/arm/v7", "linux/arm64", "linux/arm64 arm64"},
+		{"x86_64-efi", "", "linux/arm64", "linux/arm64 amd64"},
 		{"pi9", "", "", "unknown board"},
 		{"rpi5", "", "", "not supported"},
 	}
