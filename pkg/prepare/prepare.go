@@ -16,7 +16,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0sbin"
 	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/render"
@@ -107,7 +107,7 @@ func (n *PayloadBuilder) Configure(ctx context.Context) error {
 // ResolveBinary finds the k0s binary: spec.k0s.binary, or the catalog's
 // pinned release for the node's architecture, downloaded and cached.
 func (n *PayloadBuilder) ResolveBinary(ctx context.Context) error {
-	bin, err := k0sconfig.ResolveBinary(ctx, n.opt.Cache, &n.Spec.Spec.K0s, n.opt.Target.Arch)
+	bin, err := k0sbin.Resolve(ctx, n.opt.Cache, &n.Spec.Spec.K0s, n.opt.Target.Arch)
 	if err != nil {
 		return err
 	}

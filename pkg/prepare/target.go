@@ -2,7 +2,7 @@ package prepare
 
 import (
 	"github.com/edgeimg/edgeimg/pkg/image"
-	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
+	"github.com/edgeimg/edgeimg/pkg/k0sbin"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -41,7 +41,7 @@ func Catalog() (spec.Catalog, error) {
 	if err != nil {
 		return spec.Catalog{}, err
 	}
-	c := spec.Catalog{Unsupported: map[string]string{}, K0sVersions: k0sconfig.KnownVersions()}
+	c := spec.Catalog{Unsupported: map[string]string{}, K0sVersions: k0sbin.KnownVersions()}
 	for _, b := range bs {
 		if b.Unsupported != "" {
 			c.Unsupported[b.Name] = b.Unsupported

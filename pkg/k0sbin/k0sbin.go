@@ -1,4 +1,4 @@
-package k0sconfig
+package k0sbin
 
 import (
 	"context"
@@ -46,10 +46,10 @@ func (cat catalog) versions() []string {
 	return v
 }
 
-// Binary returns the path of the k0s binary of version for arch (GOARCH:
+// Fetch returns the path of the k0s binary of version for arch (GOARCH:
 // amd64, arm64) in the cache, downloading and verifying it against its
 // pinned sha256 the first time.
-func Binary(ctx context.Context, c *cache.Cache, version, arch string) (string, error) {
+func Fetch(ctx context.Context, c *cache.Cache, version, arch string) (string, error) {
 	return k0sReleases().binary(ctx, c, version, arch)
 }
 
@@ -75,10 +75,10 @@ func (cat catalog) binary(ctx context.Context, c *cache.Cache, version, arch str
 	return p, nil
 }
 
-// ResolveBinary is the k0s binary for the spec: spec.k0s.binary when set
-// (it must be an existing regular file), else the catalog's for
+// Resolve is the k0s binary for the spec: spec.k0s.binary when set (it
+// must be an existing regular file), else the catalog's for
 // spec.k0s.version and arch.
-func ResolveBinary(ctx context.Context, c *cache.Cache, k *spec.K0s, arch string) (string, error) {
+func Resolve(ctx context.Context, c *cache.Cache, k *spec.K0s, arch string) (string, error) {
 	return k0sReleases().resolve(ctx, c, k, arch)
 }
 

@@ -1,4 +1,4 @@
-package k0sconfig
+package k0sbin
 
 import (
 	"context"
