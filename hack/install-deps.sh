@@ -47,9 +47,9 @@ map=(
 	"test sh dash"                                # pkg/bundle, test/e2e: sh scripts
 	"test cp coreutils"                           # pkg/image, pkg/airgap: sparse copies
 	"test dd coreutils"
-	"test env coreutils"                          # internal/testkit: launch wrapper
-	"test ldd libc-bin"                           # internal/testkit: binaries' libraries
-	"test unshare util-linux"                     # internal/testkit: k0s in its own namespaces
+	"test env coreutils"                          # internal/testkit/k0s: launch wrapper
+	"test ldd libc-bin"                           # internal/testkit/ctrimage: binaries' libraries
+	"test unshare util-linux"                     # internal/testkit/k0s: k0s in its own namespaces
 	"test nsenter util-linux"
 	"test mount mount"
 	"test ip iproute2"                            # network namespaces, veth, kube-bridge checks

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
@@ -68,7 +68,7 @@ func TestBuildCommandDryRunAndErrors(t *testing.T) {
 }
 
 func TestDeviceConfigCommand(t *testing.T) {
-	tr := testkit.ImageTools(t)
+	tr := imagebuild.Tools(t)
 	dir := t.TempDir()
 	l, err := disk.NewLayout(disk.GPT, "amd64", 64<<20, 40<<20, "cli-test")
 	if err != nil {

@@ -11,14 +11,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/sshd"
 )
 
 func TestDeployCommand(t *testing.T) {
 	// Nothing from the user's ~/.ssh or agent.
 	t.Setenv("HOME", t.TempDir())
 	t.Setenv("SSH_AUTH_SOCK", "")
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 
 	tree := t.TempDir()
 	files := map[string]string{

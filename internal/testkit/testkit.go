@@ -1,16 +1,9 @@
-// Package testkit gives edgeimg's tests the real things they exercise:
-// binaries built from the Go module proxy (kube-apiserver, kine, k0s and the
-// Kubernetes components), a kube-apiserver on loopback for server-side
-// dry-runs, a k0s single-node cluster in its own network namespace, and the
-// upstream fixtures.
-//
-// Heavy prerequisites follow one rule, Require: when one is missing a test is
-// skipped with the reason, unless EDGEIMG_CI is set, in which case it fails.
 package testkit
 
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,7 +131,7 @@ func buildBins(root, name string, logf func(string, ...any)) (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s %s: %w\n%s", BuildScript, name, err, tail(stderr.String(), 40))
+		return "", fmt.Errorf("%s %s: %w\n%s", BuildScript, name, err, Tail(stderr.String(), 40))
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		logf("built %s in %s", name, d.Round(time.Second))
@@ -151,11 +144,47 @@ func buildBins(root, name string, logf func(string, ...any)) (string, error) {
 	return path, nil
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
+// Tail returns the last n lines of s: the end of a log for an error or a
+// failed test's output.
+func Tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// NeedHostCommand requires a host command.
+func NeedHostCommand(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	Require(t, err == nil, name+" not found (apt-get install "+pkg+")")
+	return p
+}
+
+// FreePort is a TCP port free on loopback right now. Another process can
+// take it before the caller binds it: servers started on it retry.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// BuildStaticBinary compiles the main package in pkgDir (a directory, for
+// example testdata/testimage) with CGO_ENABLED=0 into the test's temp dir.
+func BuildStaticBinary(t testing.TB, pkgDir string) string {
+	t.Helper()
+	_, err := exec.LookPath("go")
+	Require(t, err == nil, "go command not found")
+	out := filepath.Join(t.TempDir(), filepath.Base(pkgDir))
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	cmd.Dir = pkgDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkgDir, err, b)
+	}
+	return out
 }

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/testkit/ctrd"
+
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,7 +32,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/edgeimg/edgeimg/internal/regtest"
-	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 )
 
@@ -281,7 +282,7 @@ func craneBinary(b *testing.B) string {
 func startAndList(b *testing.B, bin, root, bundle string, want int) time.Duration {
 	b.Helper()
 	start := time.Now()
-	c, err := testkit.LaunchContainerd(bin, testkit.ContainerdOptions{Root: root})
+	c, err := ctrd.Launch(bin, ctrd.Options{Root: root})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func startAndList(b *testing.B, bin, root, bundle string, want int) time.Duratio
 // already holds them, importing the bundle again (what k0s does on every
 // later start).
 func BenchmarkFirstStart(b *testing.B) {
-	bin := testkit.NeedContainerd(b)
+	bin := ctrd.Need(b)
 	e := getBenchEnv(b)
 	b.Run("preloaded", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -369,14 +370,14 @@ func BenchmarkFirstStart(b *testing.B) {
 // store unpacked into overlayfs snapshots by the real daemon; it reports
 // the snapshot bytes an unpack at build time would add to the image.
 func BenchmarkUnpack(b *testing.B) {
-	bin := testkit.NeedContainerd(b)
+	bin := ctrd.Need(b)
 	e := getBenchEnv(b)
 	var snap int64
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		root := filepath.Join(e.dir, "unpack")
 		copyTree(b, e.root, root)
-		c, err := testkit.LaunchContainerd(bin, testkit.ContainerdOptions{Root: root})
+		c, err := ctrd.Launch(bin, ctrd.Options{Root: root})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,18 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/testkit/ctrd"
+
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/platforms"
 	digest "github.com/opencontainers/go-digest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
 // ctrImages parses `ctr -n k8s.io images ls`: name → target digest.
-func ctrImages(t testing.TB, c *testkit.Containerd) map[string]string {
+func ctrImages(t testing.TB, c *ctrd.Daemon) map[string]string {
 	t.Helper()
 	out, err := c.Ctr("-n", Namespace, "images", "ls")
 	if err != nil {
@@ -47,7 +47,7 @@ func wantNames(imgs []Image) map[string]string {
 
 // runHello runs /hello of an image with no network and checks the
 // whiteouts of the fixture's third layer took effect.
-func runHello(t *testing.T, c *testkit.Containerd, image, id string, whiteouts bool) {
+func runHello(t *testing.T, c *ctrd.Daemon, image, id string, whiteouts bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -68,14 +68,14 @@ func runHello(t *testing.T, c *testkit.Containerd, image, id string, whiteouts b
 }
 
 func TestPreloadedStoreRunsOffline(t *testing.T) {
-	testkit.NeedContainerd(t)
+	ctrd.Need(t)
 	reg, fx, st, imgs := pulledFixture(t)
 	root := filepath.Join(t.TempDir(), "containerd")
 	if err := st.Preload(context.Background(), root, imgs, PreloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	reg.Close() // nothing below may reach a registry
-	c := testkit.StartContainerd(t, testkit.ContainerdOptions{Root: root})
+	c := ctrd.Start(t, ctrd.Options{Root: root})
 
 	got := ctrImages(t, c)
 	if want := wantNames(imgs); !mapsEqual(got, want) {
@@ -119,7 +119,7 @@ func TestPreloadedStoreRunsOffline(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	c2 := testkit.StartContainerd(t, testkit.ContainerdOptions{Root: root})
+	c2 := ctrd.Start(t, ctrd.Options{Root: root})
 	got = ctrImages(t, c2)
 	if len(got) != len(wantNames(imgs))-1 {
 		t.Errorf("after restart: %d images, want %d", len(got), len(wantNames(imgs))-1)
@@ -128,7 +128,7 @@ func TestPreloadedStoreRunsOffline(t *testing.T) {
 }
 
 func TestBundleImportsIntoContainerd(t *testing.T) {
-	testkit.NeedContainerd(t)
+	ctrd.Need(t)
 	reg, fx, st, imgs := pulledFixture(t)
 	bundle := filepath.Join(t.TempDir(), "images.tar")
 	if err := st.WriteBundleFile(bundle, imgs, false); err != nil {
@@ -137,7 +137,7 @@ func TestBundleImportsIntoContainerd(t *testing.T) {
 	reg.Close()
 
 	t.Run("ctr images import", func(t *testing.T) {
-		c := testkit.StartContainerd(t, testkit.ContainerdOptions{})
+		c := ctrd.Start(t, ctrd.Options{})
 		if out, err := c.Ctr("-n", Namespace, "images", "import", bundle); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -147,7 +147,7 @@ func TestBundleImportsIntoContainerd(t *testing.T) {
 		runHello(t, c, imgs[0].Pinned(), "imported", true)
 	})
 	t.Run("client.Import WithSkipMissing as k0s", func(t *testing.T) {
-		c := testkit.StartContainerd(t, testkit.ContainerdOptions{})
+		c := ctrd.Start(t, ctrd.Options{})
 		client, err := containerd.New(c.Address, containerd.WithDefaultNamespace(Namespace),
 			containerd.WithDefaultPlatform(platforms.Only(platforms.DefaultSpec())))
 		if err != nil {
@@ -177,14 +177,14 @@ func TestBundleImportsIntoContainerd(t *testing.T) {
 // TestCRISeesPreloadedImages starts containerd with its CRI plugin on a
 // preloaded root and asks the CRI image service, as kubelet does.
 func TestCRISeesPreloadedImages(t *testing.T) {
-	testkit.NeedContainerd(t)
+	ctrd.Need(t)
 	reg, _, st, imgs := pulledFixture(t)
 	root := filepath.Join(t.TempDir(), "containerd")
 	if err := st.Preload(context.Background(), root, imgs, PreloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	reg.Close()
-	c := testkit.StartContainerd(t, testkit.ContainerdOptions{Root: root, CRI: true})
+	c := ctrd.Start(t, ctrd.Options{Root: root, CRI: true})
 	conn, err := grpc.NewClient("unix://"+c.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

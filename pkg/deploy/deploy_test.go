@@ -25,7 +25,7 @@ import (
 	"github.com/k0sproject/rig"
 	"github.com/kevinburke/ssh_config"
 
-	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/sshd"
 	"github.com/edgeimg/edgeimg/pkg/deploy"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 )
@@ -126,11 +126,11 @@ func (w *logWriter) String() string {
 	return w.b.String()
 }
 
-func hostOf(s *testkit.SSHD) deploy.Host {
+func hostOf(s *sshd.Server) deploy.Host {
 	return deploy.Host{Address: s.Addr, Port: s.Port, User: s.User, KeyPath: s.ClientKey}
 }
 
-func options(t *testing.T, s *testkit.SSHD, p *payload.Payload, root string) (deploy.Options, *logWriter) {
+func options(t *testing.T, s *sshd.Server, p *payload.Payload, root string) (deploy.Options, *logWriter) {
 	log := &logWriter{t: t}
 	return deploy.Options{
 		Payload:        p,
@@ -211,7 +211,7 @@ func listTree(t *testing.T, root string) []string {
 }
 
 func TestDeployUploadsVerifiesAndSkips(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	root := t.TempDir()
 	o, _ := options(t, s, p, root)
@@ -267,7 +267,7 @@ func TestDeployUploadsVerifiesAndSkips(t *testing.T) {
 }
 
 func TestDeployResumesPartialUploads(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	var big payload.File
 	for _, f := range p.Files {
@@ -371,13 +371,13 @@ func stableSize(t *testing.T, path string) int64 {
 }
 
 func TestDeployChecksHostKeys(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	good, err := os.ReadFile(s.KnownHosts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := []byte(s.KnownHostsName() + " " + testkit.NewHostKey(t, "ed25519") + "\n")
+	wrong := []byte(s.KnownHostsName() + " " + sshd.NewHostKey(t, "ed25519") + "\n")
 	tests := []struct {
 		name       string
 		knownHosts []byte
@@ -439,10 +439,10 @@ func TestDeployChecksHostKeys(t *testing.T) {
 // only the host's Ed25519 key must neither fail as "changed" nor let an
 // unverified ECDSA key in silently.
 func TestDeployHostKnownByAnotherKeyType(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{HostKeyTypes: []string{"ed25519", "ecdsa"}})
+	s := sshd.Start(t, sshd.Options{HostKeyTypes: []string{"ed25519", "ecdsa"}})
 	p := testPayload(t)
 	ed := []byte(s.KnownHostsName() + " " + s.HostKeys["ssh-ed25519"] + "\n")
-	wrongEd := []byte(s.KnownHostsName() + " " + testkit.NewHostKey(t, "ed25519") + "\n")
+	wrongEd := []byte(s.KnownHostsName() + " " + sshd.NewHostKey(t, "ed25519") + "\n")
 	tests := []struct {
 		name       string
 		knownHosts []byte
@@ -481,7 +481,7 @@ func TestDeployHostKnownByAnotherKeyType(t *testing.T) {
 }
 
 func TestDeployUnreachableHostDoesNotStopOthers(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	root := t.TempDir()
 	o, log := options(t, s, p, root)
@@ -528,7 +528,7 @@ func TestDeployUnreachableHostDoesNotStopOthers(t *testing.T) {
 }
 
 func TestDeployDryRunChangesNothing(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
@@ -576,7 +576,7 @@ func TestDeployDryRunChangesNothing(t *testing.T) {
 }
 
 func TestResetRemovesWhatDeployUploaded(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	root := t.TempDir()
 	// Something the host had before: it must survive the reset.
@@ -612,7 +612,7 @@ func TestResetRemovesWhatDeployUploaded(t *testing.T) {
 }
 
 func TestDeployRemovesFilesLeftOutOfThePayload(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	root := t.TempDir()
 	p := testPayload(t)
 	o, _ := options(t, s, p, root)
@@ -634,7 +634,7 @@ func TestDeployRemovesFilesLeftOutOfThePayload(t *testing.T) {
 // UserKnownHostsFile) are how users reach their hosts with ssh; deploy
 // must reach them the same way.
 func TestDeployUsesSSHConfigAndAgent(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 
 	t.Run("ssh_config host alias", func(t *testing.T) {
@@ -698,7 +698,7 @@ func TestDeployUsesSSHConfigAndAgent(t *testing.T) {
 }
 
 func TestResetAfterAnInterruptedDeploy(t *testing.T) {
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	p := testPayload(t)
 	root := t.TempDir()
 	o, _ := options(t, s, p, root)

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
@@ -33,7 +35,7 @@ func needArm64(t *testing.T, o image.Options) {
 	}
 	testkit.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	o.OutDir = t.TempDir()
-	o.Cache = testkit.ImageCache(t)
+	o.Cache = imagebuild.Cache(t)
 	b, err := image.NewBuilder(o)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +127,7 @@ func TestRPi4Structure(t *testing.T) {
 
 	root := filepath.Join(dir, "root.ext4")
 	extractPart(t, img, start(1), size(1), root)
-	tr := testkit.ImageTools(t)
+	tr := imagebuild.Tools(t)
 	if err := (&disk.Ext4{Tools: tr}).Check(context.Background(), root); err != nil {
 		t.Error(err)
 	}
@@ -170,14 +172,14 @@ func TestBootArm64(t *testing.T) {
 	p, _ := testPayload(t, "arm64")
 	o := image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}}
 	needArm64(t, o)
-	testkit.QEMUSystem(t, "arm64")
+	qemu.System(t, "arm64")
 	_, out := build(t, o)
 	img := filepath.Join(t.TempDir(), "disk.img")
 	copySparse(t, filepath.Join(out, "edge-arm64-efi.img"), img)
 	fi, _ := os.Stat(img)
-	testkit.ResizeRaw(t, img, fi.Size()+1<<30)
+	imagebuild.ResizeRaw(t, img, fi.Size()+1<<30)
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := testkit.StartVM(t, testkit.VMConfig{Arch: "arm64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
+	vm := qemu.Start(t, qemu.Config{Arch: "arm64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	ms, err := vm.Milestones(ctx, bootMilestones)
@@ -190,7 +192,7 @@ func TestBootArm64(t *testing.T) {
 		t.Fatalf("ssh: %v", err)
 	}
 	defer c.Close()
-	out2, err := testkit.SSHRun(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
+	out2, err := qemu.SSHRun(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/payload"
@@ -47,7 +48,7 @@ func TestNewBuilderRefuses(t *testing.T) {
 func buildErr(t *testing.T, o image.Options) error {
 	t.Helper()
 	o.OutDir = filepath.Join(t.TempDir(), "out")
-	o.Cache = testkit.ImageCache(t)
+	o.Cache = imagebuild.Cache(t)
 	b, err := image.NewBuilder(o)
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func TestBuildFailsCleanly(t *testing.T) {
 		l.Close() // nothing listens there now
 		d := testSpec(t, "x86_64-efi")
 		d.Spec.OS.Mirror = "http://" + addr + "/debian"
-		err = buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}, ToolsMirror: testkit.DebianMirror()})
+		err = buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}, ToolsMirror: imagebuild.Mirror()})
 		if !strings.Contains(err.Error(), "spec.os.mirror http://"+addr+"/debian is unreachable") {
 			t.Errorf("error %v", err)
 		}
@@ -108,7 +109,7 @@ func TestOutputsNotOverwritten(t *testing.T) {
 	must(t, os.WriteFile(mine, []byte("mine"), 0o644))
 	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out})
 	img := filepath.Join(out, "edge-x86_64-efi.img")
-	b, err := image.NewBuilder(image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Cache: testkit.ImageCache(t)})
+	b, err := image.NewBuilder(image.Options{Spec: d, Formats: []string{"raw"}, OutDir: out, Cache: imagebuild.Cache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +130,9 @@ func TestOutputsNotOverwritten(t *testing.T) {
 func TestRootfsTarball(t *testing.T) {
 	d := testSpec(t, "x86_64-efi")
 	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}})
-	base := filepath.Join(testkit.ImageCache(t).Root, "debian", res.Lock.Base.CacheKey, "rootfs.tar")
+	base := filepath.Join(imagebuild.Cache(t).Root, "debian", res.Lock.Base.CacheKey, "rootfs.tar")
 	tarball := filepath.Join(t.TempDir(), "my-rootfs.tar.zst")
-	if err := testkit.ImageTools(t).Run(context.Background(), nil, nil, "zstd", "-q", "-1", "-T0", "-o", tarball, base); err != nil {
+	if err := imagebuild.Tools(t).Run(context.Background(), nil, nil, "zstd", "-q", "-1", "-T0", "-o", tarball, base); err != nil {
 		t.Fatal(err)
 	}
 	d2 := testSpec(t, "x86_64-efi")

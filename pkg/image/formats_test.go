@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
 )
@@ -23,7 +24,7 @@ func TestFormats(t *testing.T) {
 	_, key := sshKey(t)
 	d := testSpec(t, "x86_64-efi", key)
 	res, out := build(t, image.Options{Spec: d, Formats: format.Names(), ZstdLevel: 3, XzLevel: 1})
-	tr := testkit.ImageTools(t)
+	tr := imagebuild.Tools(t)
 	ctx := context.Background()
 	raw := filepath.Join(out, "edge-x86_64-efi.img")
 	dir := t.TempDir()

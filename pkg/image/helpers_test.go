@@ -20,6 +20,7 @@ import (
 	"github.com/edgeimg/edgeimg/internal/fixtures"
 	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
@@ -51,7 +52,7 @@ func testSpec(t *testing.T, board string, keys ...string) *spec.Document {
 	d.Spec.SSH.Enabled = true
 	d.Spec.SSH.AuthorizedKeys = keys
 	if d.Spec.OS.Mirror == "" || os.Getenv("EDGEIMG_TEST_MIRROR") != "" {
-		d.Spec.OS.Mirror = testkit.DebianMirror()
+		d.Spec.OS.Mirror = imagebuild.Mirror()
 	}
 	// The arm64 boards share one Debian base in tests (one ~12 min
 	// emulated mmdebstrap per cold CI run, not two): each adds the other's
@@ -192,7 +193,7 @@ func build(t *testing.T, o image.Options) (*image.Result, string) {
 		o.OutDir = filepath.Join(t.TempDir(), "out")
 	}
 	if o.Cache == nil {
-		o.Cache = testkit.ImageCache(t)
+		o.Cache = imagebuild.Cache(t)
 	}
 	var status strings.Builder
 	o.Status = &status

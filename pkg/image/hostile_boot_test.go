@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
@@ -70,7 +70,7 @@ func TestBootX86HostileDevice(t *testing.T) {
 	writeRawDeviceFile(t, img, []byte(hostileDevice))
 
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := testkit.StartVM(t, testkit.VMConfig{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
+	vm := qemu.Start(t, qemu.Config{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	ms, err := vm.Milestones(ctx, bootMilestones)
@@ -86,7 +86,7 @@ func TestBootX86HostileDevice(t *testing.T) {
 	defer c.Close()
 	run := func(cmd string) string {
 		t.Helper()
-		out, err := testkit.SSHRun(c, cmd)
+		out, err := qemu.SSHRun(c, cmd)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", cmd, err, out)
 		}

@@ -22,6 +22,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/ctrd"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
@@ -87,7 +90,7 @@ func TestBuildX86Structure(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	tr := testkit.ImageTools(t)
+	tr := imagebuild.Tools(t)
 	ctx := context.Background()
 	esp := filepath.Join(dir, "esp.fat")
 	extractPart(t, img, start(0), size(0), esp)
@@ -176,7 +179,7 @@ func TestBuildX86Structure(t *testing.T) {
 	if got.SHA256 != want.SHA256 || got.Entries != want.Entries {
 		t.Errorf("containerd root from the image %+v, payload %+v", got, want)
 	}
-	ctrd := testkit.StartContainerd(t, testkit.ContainerdOptions{Root: filepath.Join(dump, "containerd")})
+	ctrd := ctrd.Start(t, ctrd.Options{Root: filepath.Join(dump, "containerd")})
 	listed, err := ctrd.Ctr("-n", "k8s.io", "images", "ls", "-q")
 	if err != nil {
 		t.Fatal(err)
@@ -234,10 +237,10 @@ func TestBootX86(t *testing.T) {
 	}
 	fi, _ := os.Stat(img)
 	builtSize := fi.Size()
-	testkit.ResizeRaw(t, img, builtSize+2<<30)
+	imagebuild.ResizeRaw(t, img, builtSize+2<<30)
 
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := testkit.StartVM(t, testkit.VMConfig{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
+	vm := qemu.Start(t, qemu.Config{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	ms, err := vm.Milestones(ctx, bootMilestones)
@@ -253,7 +256,7 @@ func TestBootX86(t *testing.T) {
 	defer c.Close()
 	run := func(cmd string) string {
 		t.Helper()
-		out, err := testkit.SSHRun(c, cmd)
+		out, err := qemu.SSHRun(c, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/kube"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -15,7 +15,7 @@ import (
 // rejections means the fitted resources, the edited ConfigMaps and
 // PDBs/HPAs, the MetalLB pool and the Knative Service are all valid.
 func TestServerSideDryRun(t *testing.T) {
-	api := testkit.StartAPIServer(t)
+	api := kube.StartAPIServer(t)
 	for _, tt := range []struct {
 		name string
 		mod  func(*spec.Document)
@@ -40,7 +40,7 @@ func TestServerSideDryRun(t *testing.T) {
 			if len(objs) < 90 {
 				t.Fatalf("only %d objects rendered", len(objs))
 			}
-			for _, err := range testkit.DryRun(t, api.Config, objs) {
+			for _, err := range kube.DryRun(t, api.Config, objs) {
 				t.Error(err)
 			}
 		})

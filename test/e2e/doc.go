@@ -1,5 +1,5 @@
 // Package e2e is edgeimg's end-to-end test: a real k0s single node (built
-// from the Go module proxy, run by internal/testkit) that runs what edgeimg
+// from the Go module proxy, run by internal/testkit/k0s) that runs what edgeimg
 // renders and preloads, with container images built from source here and
 // served by an in-process registry.
 //

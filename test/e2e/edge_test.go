@@ -22,6 +22,9 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
+	"github.com/edgeimg/edgeimg/internal/testkit/process"
+	"github.com/edgeimg/edgeimg/internal/testkit/sshd"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/cache"
@@ -86,7 +89,7 @@ type edgeOptions struct {
 
 // edge is a running k0s node with the rendered stack.
 type edge struct {
-	k         *testkit.K0s
+	k         *k0s.Cluster
 	r         *render.Result
 	images    []airgap.Image
 	opts      edgeOptions
@@ -101,7 +104,7 @@ type edge struct {
 	// contentBefore are the blobs in containerd's content store before k0s
 	// started.
 	contentBefore []string
-	promoter      *testkit.Process
+	promoter      *process.Process
 	promoterLog   string
 }
 
@@ -229,7 +232,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	if cpu > 0 || memLimit > 0 {
 		t.Logf("the whole cluster capped at %dm CPU (CFS quota) and %d MiB (memory limit; 0: none)", cpu, memLimit>>20)
 	}
-	e.k = testkit.StartK0s(t, testkit.K0sOptions{
+	e.k = k0s.Start(t, k0s.Options{
 		CPUMilli:    cpu,
 		MemoryLimit: memLimit,
 		BeforeStart: prepare,
@@ -300,7 +303,7 @@ func (e *edge) deployPayload(ctx context.Context, t testing.TB, dataDir string, 
 	if err := p.Seal(); err != nil {
 		return err
 	}
-	s := testkit.StartSSHD(t, testkit.SSHDOptions{})
+	s := sshd.Start(t, sshd.Options{})
 	e.deployHost = deploy.Host{Address: s.Addr, Port: s.Port, User: s.User, KeyPath: s.ClientKey}
 	e.deployOpts = deploy.Options{
 		Payload:    p,
@@ -382,7 +385,7 @@ func (e *edge) startPromoter(t testing.TB) {
 		"EDGEIMG_PROMOTE_INTERVAL=2",
 		"EDGEIMG_PROMOTE_RETOUCH=10",
 	)
-	p, err := testkit.StartCommand(e.promoterLog, cmd)
+	p, err := process.StartCommand(e.promoterLog, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/ctrimage"
+	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 )
 
@@ -77,7 +79,7 @@ type localImage struct {
 	repo, tag string
 	// standin marks images that do not run the upstream program.
 	standin bool
-	image   testkit.ContainerImage
+	image   ctrimage.Image
 }
 
 // nonroot is the user ko's default base image runs as; Knative's
@@ -87,7 +89,7 @@ const nonroot = "65532"
 // edgeImages builds every image the edge stack runs: the programs of
 // hack/e2e-images.sh packed the way ko packs them (a static binary in one
 // layer on a base layer with /etc/passwd and /etc/group, the linux/<arch>
-// platform in the config), kube-proxy (testkit.KubeProxyImage), pause and
+// platform in the config), kube-proxy (k0s.KubeProxyImage), pause and
 // the hello app (testdata/testimage), and the Kourier stand-ins
 // (test/e2e/standin).
 func edgeImages(t testing.TB) []localImage {
@@ -107,8 +109,8 @@ func edgeImages(t testing.TB) []localImage {
 	}
 	ko := func(upstream, repo, tag, binPath, binName string, standin bool) localImage {
 		app := "/ko-app/" + binName
-		return localImage{upstream: upstream, repo: repo, tag: tag, standin: standin, image: testkit.ContainerImage{
-			Files:      append([]testkit.ContainerFile{{Path: app, Source: binPath}}, base...),
+		return localImage{upstream: upstream, repo: repo, tag: tag, standin: standin, image: ctrimage.Image{
+			Files:      append([]ctrimage.File{{Path: app, Source: binPath}}, base...),
 			Entrypoint: []string{app},
 			Env: []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:/ko-app",
 				"KO_DATA_PATH=/var/run/ko"},
@@ -116,8 +118,8 @@ func edgeImages(t testing.TB) []localImage {
 		}}
 	}
 	plain := func(upstream, repo, tag, binPath, path, user string) localImage {
-		return localImage{upstream: upstream, repo: repo, tag: tag, image: testkit.ContainerImage{
-			Files:      append([]testkit.ContainerFile{{Path: path, Source: binPath}}, base...),
+		return localImage{upstream: upstream, repo: repo, tag: tag, image: ctrimage.Image{
+			Files:      append([]ctrimage.File{{Path: path, Source: binPath}}, base...),
 			Entrypoint: []string{path},
 			Env:        []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"},
 			User:       user,
@@ -142,17 +144,17 @@ func edgeImages(t testing.TB) []localImage {
 		plain("quay.io/k0sproject/coredns", "k0sproject/coredns", comps["coredns"].version, binary("coredns", "coredns"), "/coredns", ""),
 		// metrics-server's upstream image runs as 65534; k0s sets runAsUser 1000.
 		plain("quay.io/k0sproject/metrics-server", "k0sproject/metrics-server", comps["metrics-server"].version, binary("metrics-server", "metrics-server"), "/metrics-server", "65534"),
-		localImage{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: testkit.ContainerImage{
+		localImage{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: ctrimage.Image{
 			Binary: app, Entrypoint: []string{"/testimage", "pause"}}},
 		localImage{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: "v1.33.13",
-			image: testkit.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
-		localImage{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: testkit.ContainerImage{
+			image: k0s.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
+		localImage{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: ctrimage.Image{
 			Binary: app, Env: []string{"PATH=/"}}},
 		// Stand-ins (see package standin): not Kourier.
 		ko("gcr.io/knative-releases/knative.dev/net-kourier/cmd/kourier", "standin/net-kourier-controller", "standin", standin, "kourier", true),
 		localImage{upstream: "docker.io/envoyproxy/envoy", repo: "standin/kourier-gateway", tag: "standin", standin: true,
-			image: testkit.ContainerImage{
-				Files:      append([]testkit.ContainerFile{{Path: "/usr/local/bin/envoy", Source: standin}}, base...),
+			image: ctrimage.Image{
+				Files:      append([]ctrimage.File{{Path: "/usr/local/bin/envoy", Source: standin}}, base...),
 				Entrypoint: []string{"/usr/local/bin/envoy"},
 			}},
 	)
@@ -168,7 +170,7 @@ func edgeImages(t testing.TB) []localImage {
 
 // baseFiles are the base layer's /etc/passwd and /etc/group: root, the
 // nonroot user of distroless images, nobody.
-func baseFiles(t testing.TB) []testkit.ContainerFile {
+func baseFiles(t testing.TB) []ctrimage.File {
 	t.Helper()
 	dir := t.TempDir()
 	passwd := filepath.Join(dir, "passwd")
@@ -181,7 +183,7 @@ func baseFiles(t testing.TB) []testkit.ContainerFile {
 	if err := os.WriteFile(group, []byte("root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return []testkit.ContainerFile{{Path: "/etc/passwd", Source: passwd}, {Path: "/etc/group", Source: group}}
+	return []ctrimage.File{{Path: "/etc/passwd", Source: passwd}, {Path: "/etc/group", Source: group}}
 }
 
 // pushImages packs every image and pushes it to the registry; it returns

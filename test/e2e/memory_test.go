@@ -15,9 +15,10 @@ import (
 	"testing"
 	"text/tabwriter"
 
-	"github.com/edgeimg/edgeimg/internal/testkit"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/edgeimg/edgeimg/internal/testkit/cgroup"
 )
 
 // nodeMemory is the node's memory as `kubectl top` and ps would show it:
@@ -123,7 +124,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 			return err
 		}
 		m.Pods[name] = ws
-		for pid := range testkit.PIDsUnder(path) {
+		for pid := range cgroup.PIDsUnder(path) {
 			inPods[pid] = true
 		}
 		return filepath.SkipDir
@@ -131,7 +132,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 	if err != nil {
 		return m, err
 	}
-	for pid := range testkit.PIDsUnder(root) {
+	for pid := range cgroup.PIDsUnder(root) {
 		if inPods[pid] {
 			continue
 		}

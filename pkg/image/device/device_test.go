@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
 )
 
@@ -64,7 +65,7 @@ func TestWriteImage(t *testing.T) {
 // boot partition holds an old device file.
 func makeImage(t *testing.T, dir, table string) (string, *disk.Layout) {
 	t.Helper()
-	tr := testkit.ImageTools(t)
+	tr := imagebuild.Tools(t)
 	l, err := disk.NewLayout(table, "arm64", 64<<20, 40<<20, "dev-test")
 	if err != nil {
 		t.Fatal(err)

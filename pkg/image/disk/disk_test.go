@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 )
 
 var epoch = time.Unix(1735689600, 0)
@@ -122,7 +123,7 @@ func TestMakeFATReproducibleAndValid(t *testing.T) {
 		{Path: "/edgeimg-device.yaml", Data: []byte("hostname: a\n")},
 	}
 	dir := t.TempDir()
-	fa := &FAT{Tools: testkit.ImageTools(t), Label: "ESP", VolumeID: 0x1234abcd, Epoch: epoch.Unix(), Log: testWriter{t}}
+	fa := &FAT{Tools: imagebuild.Tools(t), Label: "ESP", VolumeID: 0x1234abcd, Epoch: epoch.Unix(), Log: testWriter{t}}
 	ctx := context.Background()
 	var sums []string
 	for _, name := range []string{"a.fat", "b.fat"} {
@@ -169,7 +170,7 @@ func fileSHA(t *testing.T, p string) string {
 // mke2fs, checks both file systems, the sparseness of the result, and that
 // the host's bmaptool copies it through our block map byte for byte.
 func TestAssembleExt4Bmap(t *testing.T) {
-	tr := testkit.ImageTools(t)
+	tr := imagebuild.Tools(t)
 	dir := t.TempDir()
 	tarPath := filepath.Join(dir, "root.tar")
 	writeTar(t, tarPath, map[string]string{"etc/hostname": "edge\n", "usr/bin/hello": strings.Repeat("x", 1<<20)})

@@ -1,4 +1,7 @@
-package testkit
+// Package sshd runs a real OpenSSH server (Debian's openssh-server) for one
+// test on a loopback port, with throwaway host keys and one authorized
+// client key.
+package sshd
 
 import (
 	"bufio"
@@ -15,14 +18,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
-// SSHDBinary is Debian's OpenSSH server (package openssh-server).
-const SSHDBinary = "/usr/sbin/sshd"
+// Binary is Debian's OpenSSH server (package openssh-server).
+const Binary = "/usr/sbin/sshd"
 
-// SSHD is a real OpenSSH server started for one test, listening on a
+// Server is a real OpenSSH server started for one test, listening on a
 // loopback port with throwaway host keys and one authorized client key.
-type SSHD struct {
+type Server struct {
 	Addr string
 	Port int
 	// User is the user the test logs in as: the one running the test.
@@ -41,26 +46,26 @@ type SSHD struct {
 	cmd *exec.Cmd
 }
 
-// SSHDOptions configure StartSSHD.
-type SSHDOptions struct {
+// Options configure Start.
+type Options struct {
 	// HostKeyTypes are ssh-keygen -t values; default ed25519.
 	HostKeyTypes []string
 }
 
-// StartSSHD starts sshd -D with a config in a temp dir and stops it when
+// Start starts sshd -D with a config in a temp dir and stops it when
 // the test ends. Without sshd or ssh-keygen the test is skipped, or fails
 // when EDGEIMG_CI is set.
-func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
+func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	_, err := os.Stat(SSHDBinary)
-	Require(t, err == nil, "needs Debian's openssh-server ("+SSHDBinary+")")
+	_, err := os.Stat(Binary)
+	testkit.Require(t, err == nil, "needs Debian's openssh-server ("+Binary+")")
 	_, err = exec.LookPath("ssh-keygen")
-	Require(t, err == nil, "needs ssh-keygen (openssh-client)")
+	testkit.Require(t, err == nil, "needs ssh-keygen (openssh-client)")
 	if len(o.HostKeyTypes) == 0 {
 		o.HostKeyTypes = []string{"ed25519"}
 	}
 	dir := t.TempDir()
-	s := &SSHD{Addr: "127.0.0.1", dir: dir, HostKeys: map[string]string{}, Log: filepath.Join(dir, "sshd.log")}
+	s := &Server{Addr: "127.0.0.1", dir: dir, HostKeys: map[string]string{}, Log: filepath.Join(dir, "sshd.log")}
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +92,7 @@ func StartSSHD(t testing.TB, o SSHDOptions) *SSHD {
 
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +115,7 @@ LogLevel VERBOSE
 		if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(SSHDBinary, "-D", "-f", cfg, "-E", s.Log)
+		cmd := exec.Command(Binary, "-D", "-f", cfg, "-E", s.Log)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start sshd: %v", err)
@@ -155,7 +160,7 @@ LogLevel VERBOSE
 }
 
 // KnownHostsName is how known_hosts names the server: [127.0.0.1]:port.
-func (s *SSHD) KnownHostsName() string {
+func (s *Server) KnownHostsName() string {
 	return "[" + s.Addr + "]:" + strconv.Itoa(s.Port)
 }
 
@@ -187,16 +192,6 @@ func readPub(t testing.TB, path string) string {
 		t.Fatalf("%s: not a public key", path)
 	}
 	return f[0] + " " + f[1]
-}
-
-// freePort is a TCP port free on loopback right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitBanner waits until the server sends its SSH banner.

@@ -1,4 +1,7 @@
-package testkit
+// Package kube runs a kube-apiserver with kine (SQLite) on loopback for
+// server-side dry-runs of the manifests edgeimg ships, and checks objects
+// against it the way k0s's applier applies them.
+package kube
 
 import (
 	"bytes"
@@ -16,18 +19,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,9 +39,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/process"
 )
 
 // APIServer is a kube-apiserver with kine (SQLite) as its storage, listening
@@ -67,8 +70,8 @@ func (s *APIServer) Stop() { s.stop() }
 // binaries come from Binary (hack/build-bins.sh).
 func StartAPIServer(t testing.TB) *APIServer {
 	t.Helper()
-	kine := Binary(t, "kine")
-	apiserver := Binary(t, "kube-apiserver")
+	kine := testkit.Binary(t, "kine")
+	apiserver := testkit.Binary(t, "kube-apiserver")
 
 	dir, err := os.MkdirTemp("", "edgeimg-apiserver-") // short: the kine socket path must fit sun_path
 	if err != nil {
@@ -88,7 +91,7 @@ func StartAPIServer(t testing.TB) *APIServer {
 		if t.Failed() {
 			for _, l := range []string{"kube-apiserver.log", "kine.log"} {
 				if b, err := os.ReadFile(filepath.Join(dir, l)); err == nil {
-					t.Logf("--- %s (tail)\n%s", l, tail(string(b), 40))
+					t.Logf("--- %s (tail)\n%s", l, testkit.Tail(string(b), 40))
 				}
 			}
 		}
@@ -105,7 +108,7 @@ func StartAPIServer(t testing.TB) *APIServer {
 	kineURL := "unix://" + filepath.Join(dir, "kine.sock:2379")
 	dsn := "sqlite://" + filepath.Join(dir, "state.db") +
 		"?_journal_mode=WAL&_busy_timeout=30000&_synchronous=NORMAL&_txlock=immediate&cache=shared"
-	kp, err := StartProcess(filepath.Join(dir, "kine.log"), kine,
+	kp, err := process.Start(filepath.Join(dir, "kine.log"), kine,
 		"--endpoint="+dsn, "--listen-address="+kineURL, "--metrics-bind-address=0")
 	if err != nil {
 		t.Fatalf("start kine: %v", err)
@@ -116,12 +119,12 @@ func StartAPIServer(t testing.TB) *APIServer {
 	var lastErr error
 	// A free port can be taken between choosing and binding it: try again then.
 	for attempt := 0; attempt < 3 && srv == nil; attempt++ {
-		port, err := freePort()
+		port, err := testkit.FreePort()
 		if err != nil {
 			t.Fatalf("apiserver port: %v", err)
 		}
 		logPath := filepath.Join(dir, "kube-apiserver.log")
-		ap, err := StartProcess(logPath, apiserver, apiserverArgs(dir, pki, kineURL, port)...)
+		ap, err := process.Start(logPath, apiserver, apiserverArgs(dir, pki, kineURL, port)...)
 		if err != nil {
 			t.Fatalf("start kube-apiserver: %v", err)
 		}
@@ -144,7 +147,7 @@ func StartAPIServer(t testing.TB) *APIServer {
 			}
 			kl, _ := os.ReadFile(filepath.Join(dir, "kine.log"))
 			t.Fatalf("kube-apiserver not ready: %v\n--- kube-apiserver.log (tail)\n%s\n--- kine.log (tail)\n%s",
-				lastErr, tail(string(log), 30), tail(string(kl), 15))
+				lastErr, testkit.Tail(string(log), 30), testkit.Tail(string(kl), 15))
 		}
 		stops = append(stops, func() { ap.Stop(15 * time.Second) })
 		srv = &APIServer{Config: cfg, URL: url, Dir: dir, Kubeconfig: filepath.Join(dir, "kubeconfig"), stop: stopAll}
@@ -186,7 +189,7 @@ func apiserverArgs(dir string, pki *apiserverPKI, kineURL string, port int) []st
 
 // WaitReadyz polls GET /readyz until it answers 200, ctx ends, or one of the
 // processes the server depends on exits.
-func WaitReadyz(ctx context.Context, cfg *rest.Config, procs ...*Process) error {
+func WaitReadyz(ctx context.Context, cfg *rest.Config, procs ...*process.Process) error {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return fmt.Errorf("readyz client: %w", err)
@@ -339,103 +342,6 @@ func writeAPIServerPKI(dir string) (*apiserverPKI, error) {
 		}
 	}
 	return p, nil
-}
-
-// Process is a child process whose output goes to a log file.
-type Process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  *os.File
-}
-
-// StartProcess starts argv[0] with the remaining arguments, stdout and
-// stderr appended to logPath, in its own process group, killed if the test
-// binary dies.
-func StartProcess(logPath, name string, args ...string) (*Process, error) {
-	return StartCommand(logPath, exec.Command(name, args...))
-}
-
-// StartCommand is StartProcess for a prepared command (environment, working
-// directory); its SysProcAttr is set here.
-func StartCommand(logPath string, cmd *exec.Cmd) (*Process, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
-	}
-	p := &Process{cmd: cmd, done: make(chan struct{}), log: f}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// Name is the command's base name.
-func (p *Process) Name() string { return filepath.Base(p.cmd.Path) }
-
-// Pid is the process id.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Err is the process's exit error once it has ended.
-func (p *Process) Err() error {
-	if !p.Exited() {
-		return nil
-	}
-	return p.err
-}
-
-// Stop sends SIGTERM to the process group, waits up to grace, then sends
-// SIGKILL, and waits for the process to end.
-func (p *Process) Stop(grace time.Duration) {
-	if p.Exited() {
-		return
-	}
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-	}
-	// Children that outlived the leader.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-}
-
-// ParseObjectFiles parses manifest files with the project's own parser
-// (bundle.ParseObjects), in order; errors name the file.
-func ParseObjectFiles(paths ...string) ([]*unstructured.Unstructured, error) {
-	var all []*unstructured.Unstructured
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		objs, err := bundle.ParseObjects(p, data)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, objs...)
-	}
-	return all, nil
 }
 
 // DryRunFieldManager is the field manager DryRun applies with.

@@ -1,4 +1,4 @@
-package testkit
+package k0s
 
 import (
 	"bytes"
@@ -16,18 +16,21 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/ctrimage"
 )
 
 // testImages builds testdata/testimage and packs it as the pause image k0s
 // expects and as an app image, in one tar.
 func testImages(t testing.TB) (tarPath, appRef string) {
 	t.Helper()
-	bin := BuildStaticBinary(t, filepath.Join("testdata", "testimage"))
+	bin := testkit.BuildStaticBinary(t, filepath.Join("..", "testdata", "testimage"))
 	appRef = "edgeimg.test/testapp:v1"
 	tarPath = filepath.Join(t.TempDir(), "testimages.tar")
-	if err := WriteImageTar(tarPath,
-		ContainerImage{Ref: K0sPauseImage, Binary: bin, Entrypoint: []string{"/testimage", "pause"}},
-		ContainerImage{Ref: appRef, Binary: bin, Env: []string{"PORT=8080"}},
+	if err := ctrimage.WriteTar(tarPath,
+		ctrimage.Image{Ref: PauseImage, Binary: bin, Entrypoint: []string{"/testimage", "pause"}},
+		ctrimage.Image{Ref: appRef, Binary: bin, Env: []string{"PORT=8080"}},
 		KubeProxyImage(t, testKubeProxyImage+":"+testKubeProxyVersion),
 	); err != nil {
 		t.Fatal(err)
@@ -40,9 +43,9 @@ const (
 	testKubeProxyVersion = "v1.33.13"
 )
 
-// testK0sConfig is DefaultK0sConfig with kube-proxy from KubeProxyImage and
+// testK0sConfig is DefaultConfig with kube-proxy from KubeProxyImage and
 // nothing ever pulled.
-const testK0sConfig = DefaultK0sConfig + `  images:
+const testK0sConfig = DefaultConfig + `  images:
     default_pull_policy: Never
     kubeproxy:
       image: ` + testKubeProxyImage + `
@@ -65,7 +68,7 @@ func TestK0sRunsPod(t *testing.T) {
 	tarPath, appRef := testImages(t)
 
 	beforeStartRan := false
-	k := StartK0s(t, K0sOptions{
+	k := Start(t, Options{
 		Config:    testK0sConfig,
 		ImageTars: []string{tarPath},
 		// No images for these here (the end-to-end harness builds them).
@@ -187,7 +190,7 @@ func TestK0sConfigFor(t *testing.T) {
 		name, in, wantErr string
 		want              []string
 	}{
-		{name: "default", in: DefaultK0sConfig, want: []string{"address: 172.31.200.2", "- 172.31.200.2", "enabled: false", "provider: custom", `conntrack-max-per-core: "0"`}},
+		{name: "default", in: DefaultConfig, want: []string{"address: 172.31.200.2", "- 172.31.200.2", "enabled: false", "provider: custom", `conntrack-max-per-core: "0"`}},
 		{name: "keeps caller sans", in: "apiVersion: k0s.k0sproject.io/v1beta1\nkind: ClusterConfig\nspec:\n  api:\n    sans: [edge.local]\n  telemetry: {enabled: true}\n",
 			want: []string{"- edge.local", "- 172.31.200.2", "enabled: false"}},
 		{name: "not a ClusterConfig", in: "kind: Pod\n", wantErr: "want kind ClusterConfig"},
@@ -214,7 +217,7 @@ func TestK0sConfigFor(t *testing.T) {
 	}
 }
 
-// TestEnvArgs runs the launch's last step as StartK0s does (/bin/sh's
+// TestEnvArgs runs the launch's last step as Start does (/bin/sh's
 // `exec "$@"`) and checks that the variables reach the program, names with
 // '-' included, which the shell alone drops.
 func TestEnvArgs(t *testing.T) {
@@ -257,7 +260,7 @@ func TestEnvArgs(t *testing.T) {
 	}
 }
 
-func waitKubeProxy(t *testing.T, ctx context.Context, cs kubernetes.Interface, k *K0s) {
+func waitKubeProxy(t *testing.T, ctx context.Context, cs kubernetes.Interface, k *Cluster) {
 	t.Helper()
 	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil {
@@ -288,7 +291,7 @@ func waitKubeProxy(t *testing.T, ctx context.Context, cs kubernetes.Interface, k
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("kube-proxy did not program the kubernetes Service %s: %s", svc.Spec.ClusterIP, tail(last, 20))
+			t.Fatalf("kube-proxy did not program the kubernetes Service %s: %s", svc.Spec.ClusterIP, testkit.Tail(last, 20))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -300,7 +303,7 @@ func BenchmarkStartK0s(b *testing.B) {
 	tarPath, _ := testImages(b)
 	var api, node time.Duration
 	for i := 0; i < b.N; i++ {
-		k := StartK0s(b, K0sOptions{
+		k := Start(b, Options{
 			Config:    testK0sConfig,
 			ImageTars: []string{tarPath},
 			ExtraArgs: []string{"--disable-components=coredns,metrics-server"},

@@ -1,4 +1,7 @@
-package testkit
+// Package ctrd runs a containerd daemon for a test (root, state and
+// socket in a temporary directory) from the binaries hack/build-containerd.sh
+// builds, and finds those binaries for k0s.
+package ctrd
 
 import (
 	"bytes"
@@ -13,64 +16,40 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
-// ContainerdVersion is the containerd k0s embeds, built by
+// Version is the containerd k0s embeds, built by
 // hack/build-containerd.sh.
-const ContainerdVersion = "1.7.30"
+const Version = "1.7.30"
 
-// ContainerdBinDir is where hack/build-containerd.sh puts containerd,
+// BinDir is where hack/build-containerd.sh puts containerd,
 // containerd-shim-runc-v2 and ctr for this Go version.
-func ContainerdBinDir() string {
-	return filepath.Join(containerdCacheRoot(), "build",
-		"containerd-"+ContainerdVersion+"-go"+strings.TrimPrefix(runtime.Version(), "go"))
+func BinDir() string {
+	return filepath.Join(testkit.CacheDir(), "build",
+		"containerd-"+Version+"-go"+strings.TrimPrefix(runtime.Version(), "go"))
 }
 
-// containerdCacheRoot mirrors hack/build-containerd.sh:
-// ${EDGEIMG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeimg}.
-func containerdCacheRoot() string {
-	if d := os.Getenv("EDGEIMG_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "edgeimg")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "edgeimg")
-}
-
-// requireContainerdPrereq skips the test when a prerequisite is missing,
-// or fails it under EDGEIMG_CI=1, where everything must be there.
-func requireContainerdPrereq(t testing.TB, ok bool, reason string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("EDGEIMG_CI") != "" {
-		t.Fatalf("EDGEIMG_CI is set and %s", reason)
-	}
-	t.Skipf("skipped: %s", reason)
-}
-
-// NeedContainerd returns the directory of the containerd binaries, after
+// Need returns the directory of the containerd binaries, after
 // checking them, runc and root privileges; it skips the test (fails it
 // under EDGEIMG_CI=1) when one is missing.
-func NeedContainerd(t testing.TB) string {
+func Need(t testing.TB) string {
 	t.Helper()
-	dir := ContainerdBinDir()
+	dir := BinDir()
 	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
 		_, err := os.Stat(filepath.Join(dir, b))
-		requireContainerdPrereq(t, err == nil, fmt.Sprintf("containerd %s is not built: run hack/build-containerd.sh (%s missing)", ContainerdVersion, filepath.Join(dir, b)))
+		testkit.Require(t, err == nil, fmt.Sprintf("containerd %s is not built: run hack/build-containerd.sh (%s missing)", Version, filepath.Join(dir, b)))
 	}
 	_, err := exec.LookPath("runc")
-	requireContainerdPrereq(t, err == nil, "runc not found: apt-get install runc")
-	requireContainerdPrereq(t, os.Geteuid() == 0, "a containerd daemon needs root")
+	testkit.Require(t, err == nil, "runc not found: apt-get install runc")
+	testkit.Require(t, os.Geteuid() == 0, "a containerd daemon needs root")
 	return dir
 }
 
-// Containerd is a containerd daemon started for a test, with its root,
+// Daemon is a containerd daemon started for a test, with its root,
 // state and socket in a temporary directory.
-type Containerd struct {
+type Daemon struct {
 	Bin     string // directory of containerd, ctr, containerd-shim-runc-v2
 	Dir     string // the temporary directory
 	Root    string // containerd's root (content, metadata, snapshots)
@@ -82,8 +61,8 @@ type Containerd struct {
 	waitErr error
 }
 
-// ContainerdOptions configure StartContainerd.
-type ContainerdOptions struct {
+// Options configure Start.
+type Options struct {
 	// Root is an existing containerd root (a preloaded store) to start
 	// on; empty means a new one.
 	Root string
@@ -91,11 +70,11 @@ type ContainerdOptions struct {
 	CRI bool
 }
 
-// StartContainerd starts a containerd daemon and waits until it answers;
+// Start starts a containerd daemon and waits until it answers;
 // it is stopped at the end of the test.
-func StartContainerd(t testing.TB, opt ContainerdOptions) *Containerd {
+func Start(t testing.TB, opt Options) *Daemon {
 	t.Helper()
-	c, err := LaunchContainerd(NeedContainerd(t), opt)
+	c, err := Launch(Need(t), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +90,15 @@ func StartContainerd(t testing.TB, opt ContainerdOptions) *Containerd {
 	return c
 }
 
-// LaunchContainerd starts a daemon from the binaries in bin and waits
+// Launch starts a daemon from the binaries in bin and waits
 // until it answers; the caller stops it. Benchmarks use it directly.
-func LaunchContainerd(bin string, opt ContainerdOptions) (*Containerd, error) {
+func Launch(bin string, opt Options) (*Daemon, error) {
 	// A short path: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "ctrd-")
 	if err != nil {
 		return nil, err
 	}
-	c := &Containerd{
+	c := &Daemon{
 		Bin:     bin,
 		Dir:     dir,
 		Root:    filepath.Join(dir, "root"),
@@ -200,7 +179,7 @@ disabled_plugins = %s
 }
 
 // WaitReady waits until the daemon answers on its socket.
-func (c *Containerd) WaitReady(timeout time.Duration) error {
+func (c *Daemon) WaitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
@@ -221,21 +200,21 @@ func (c *Containerd) WaitReady(timeout time.Duration) error {
 }
 
 // Ctr runs ctr against the daemon and returns its combined output.
-func (c *Containerd) Ctr(args ...string) (string, error) {
+func (c *Daemon) Ctr(args ...string) (string, error) {
 	return c.CtrContext(context.Background(), args...)
 }
 
 // CtrStdin is Ctr with input.
-func (c *Containerd) CtrStdin(stdin string, args ...string) (string, error) {
+func (c *Daemon) CtrStdin(stdin string, args ...string) (string, error) {
 	return c.ctr(context.Background(), strings.NewReader(stdin), args...)
 }
 
 // CtrContext is Ctr with a context.
-func (c *Containerd) CtrContext(ctx context.Context, args ...string) (string, error) {
+func (c *Daemon) CtrContext(ctx context.Context, args ...string) (string, error) {
 	return c.ctr(ctx, nil, args...)
 }
 
-func (c *Containerd) ctr(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+func (c *Daemon) ctr(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(c.Bin, "ctr"), append([]string{"--address", c.Address}, args...)...)
 	cmd.Stdin = stdin
 	cmd.Env = append(os.Environ(), "PATH="+c.Bin+":"+os.Getenv("PATH"))
@@ -249,7 +228,7 @@ func (c *Containerd) ctr(ctx context.Context, stdin io.Reader, args ...string) (
 }
 
 // Stop stops the daemon: SIGTERM, then SIGKILL after 30 s.
-func (c *Containerd) Stop() error {
+func (c *Daemon) Stop() error {
 	if c.cmd == nil || c.cmd.Process == nil {
 		return nil
 	}
@@ -270,11 +249,35 @@ func (c *Containerd) Stop() error {
 }
 
 // LogTail is the end of the daemon's log.
-func (c *Containerd) LogTail(lines int) string {
+func (c *Daemon) LogTail(lines int) string {
 	data, _ := os.ReadFile(c.LogPath)
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
+	return testkit.Tail(string(data), lines)
+}
+
+// BuildDir returns the directory with containerd and its runc shim:
+// hack/build-containerd.sh's answer when the script is there, else its
+// cache directory when complete.
+func BuildDir(root string) (string, error) {
+	script := filepath.Join(root, "hack", "build-containerd.sh")
+	if _, err := os.Stat(script); err == nil {
+		var out, errb bytes.Buffer
+		cmd := exec.Command("bash", script, "-q")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = root, &out, &errb
+		cmd.Env = append(os.Environ(), "EDGEIMG_CACHE="+testkit.CacheDir())
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%s: %w\n%s", script, err, testkit.Tail(errb.String(), 20))
+		}
+		return strings.TrimSpace(out.String()), nil
 	}
-	return strings.Join(all, "\n")
+	gover := strings.TrimPrefix(runtime.Version(), "go")
+	if v, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		gover = strings.TrimPrefix(strings.TrimSpace(string(v)), "go")
+	}
+	dir := filepath.Join(testkit.CacheDir(), "build", "containerd-"+Version+"-go"+gover)
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return "", fmt.Errorf("no hack/build-containerd.sh and no cached build: %w", err)
+		}
+	}
+	return dir, nil
 }

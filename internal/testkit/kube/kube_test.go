@@ -1,14 +1,18 @@
-package testkit
+package kube
 
 import (
 	"context"
-	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/pkg/bundle"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -19,8 +23,8 @@ import (
 // Knative Serving core, Kourier and MetalLB release manifests against a real
 // kube-apiserver: every object must be accepted.
 func TestDryRunUpstreamStack(t *testing.T) {
-	fx := FixturesDir(t)
-	objs, err := ParseObjectFiles(
+	fx := testkit.FixturesDir(t)
+	objs, err := parseObjectFiles(
 		filepath.Join(fx, "knative-serving", "1.23.0", "serving-core.yaml"),
 		filepath.Join(fx, "net-kourier", "1.23.0", "kourier.yaml"),
 		filepath.Join(fx, "metallb", "v0.15.3", "metallb-native.yaml"),
@@ -165,8 +169,8 @@ metadata: {name: g, namespace: shop}
 // BenchmarkStartAPIServer measures kine + kube-apiserver from start to
 // /readyz (run with -benchtime=1x or a few x: each start takes seconds).
 func BenchmarkStartAPIServer(b *testing.B) {
-	Binary(b, "kine")
-	Binary(b, "kube-apiserver")
+	testkit.Binary(b, "kine")
+	testkit.Binary(b, "kube-apiserver")
 	for i := 0; i < b.N; i++ {
 		srv := StartAPIServer(b)
 		b.StopTimer()
@@ -178,8 +182,8 @@ func BenchmarkStartAPIServer(b *testing.B) {
 // BenchmarkDryRunUpstreamStack measures DryRun of the Knative Serving core,
 // Kourier and MetalLB release manifests (98 objects) on a fresh server.
 func BenchmarkDryRunUpstreamStack(b *testing.B) {
-	fx := FixturesDir(b)
-	objs, err := ParseObjectFiles(
+	fx := testkit.FixturesDir(b)
+	objs, err := parseObjectFiles(
 		filepath.Join(fx, "knative-serving", "1.23.0", "serving-core.yaml"),
 		filepath.Join(fx, "net-kourier", "1.23.0", "kourier.yaml"),
 		filepath.Join(fx, "metallb", "v0.15.3", "metallb-native.yaml"),
@@ -199,4 +203,22 @@ func BenchmarkDryRunUpstreamStack(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(len(objs)), "objects")
+}
+
+// parseObjectFiles parses manifest files with the project's own parser
+// (bundle.ParseObjects), in order; errors name the file.
+func parseObjectFiles(paths ...string) ([]*unstructured.Unstructured, error) {
+	var all []*unstructured.Unstructured
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := bundle.ParseObjects(p, data)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, objs...)
+	}
+	return all, nil
 }

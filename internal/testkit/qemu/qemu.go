@@ -1,10 +1,12 @@
-package testkit
+// Package qemu boots a built disk image in a QEMU (TCG) VM with UEFI
+// firmware and the guest's SSH port forwarded to the host, waits for
+// milestones on its serial console, and logs in over SSH.
+package qemu
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
 // Firmware is a UEFI firmware pair for QEMU's pflash.
@@ -34,8 +38,8 @@ var firmwares = map[string][]Firmware{
 	},
 }
 
-// VMConfig describes a VM booting a disk image.
-type VMConfig struct {
+// Config describes a VM booting a disk image.
+type Config struct {
 	// Arch is amd64 or arm64.
 	Arch string
 	// Disk is a raw image the VM may write to.
@@ -56,16 +60,16 @@ type VM struct {
 	once    sync.Once
 }
 
-// QEMUSystem returns the qemu-system binary and firmware for arch, or
+// System returns the qemu-system binary and firmware for arch, or
 // skips/fails (EDGEIMG_CI) when they are not installed.
-func QEMUSystem(t testing.TB, arch string) (string, Firmware) {
+func System(t testing.TB, arch string) (string, Firmware) {
 	t.Helper()
 	bin, pkg := "qemu-system-x86_64", "qemu-system-x86 ovmf"
 	if arch == "arm64" {
 		bin, pkg = "qemu-system-aarch64", "qemu-system-arm qemu-efi-aarch64"
 	}
 	p, err := exec.LookPath(bin)
-	Require(t, err == nil, bin+" not found (apt-get install "+pkg+")")
+	testkit.Require(t, err == nil, bin+" not found (apt-get install "+pkg+")")
 	for _, fw := range firmwares[arch] {
 		if _, err := os.Stat(fw.Code); err == nil {
 			if _, err := os.Stat(fw.Vars); err == nil {
@@ -73,26 +77,16 @@ func QEMUSystem(t testing.TB, arch string) (string, Firmware) {
 			}
 		}
 	}
-	Require(t, false, "UEFI firmware for "+arch+" not found (apt-get install "+pkg+")")
+	testkit.Require(t, false, "UEFI firmware for "+arch+" not found (apt-get install "+pkg+")")
 	return "", Firmware{}
 }
 
-func vmFreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// StartVM boots cfg.Disk under TCG (KVM does not work on these machines)
+// Start boots cfg.Disk under TCG (KVM does not work on these machines)
 // with UEFI firmware, user-mode networking and the guest's port 22
 // forwarded to a free host port. The VM is killed when the test ends.
-func StartVM(t testing.TB, cfg VMConfig) *VM {
+func Start(t testing.TB, cfg Config) *VM {
 	t.Helper()
-	bin, fw := QEMUSystem(t, cfg.Arch)
+	bin, fw := System(t, cfg.Arch)
 	dir := t.TempDir()
 	vars := filepath.Join(dir, "vars.fd")
 	data, err := os.ReadFile(fw.Vars)
@@ -102,7 +96,10 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 	if err := os.WriteFile(vars, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := vmFreePort(t)
+	port, err := testkit.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
@@ -135,7 +132,10 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 		vm.Stop()
 		if t.Failed() {
 			if data, err := os.ReadFile(cfg.SerialLog); err == nil {
-				t.Logf("serial log (last 4 KiB):\n%s", serialTail(string(data), 4096))
+				if len(data) > 4096 {
+					data = data[len(data)-4096:]
+				}
+				t.Logf("serial log (last 4 KiB):\n%s", data)
 			}
 			if stderr.Len() > 0 {
 				t.Logf("qemu stderr: %s", stderr.String())
@@ -143,13 +143,6 @@ func StartVM(t testing.TB, cfg VMConfig) *VM {
 		}
 	})
 	return vm
-}
-
-func serialTail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // Stop kills the VM.
@@ -253,14 +246,4 @@ func SSHRun(c *ssh.Client, cmd string) (string, error) {
 		return string(out), fmt.Errorf("%s: %v: %s", cmd, err, out)
 	}
 	return string(out), nil
-}
-
-// ResizeRaw grows a raw image file (a copy of the built image) to size
-// with the tools tree's qemu-img, as a user flashing a bigger medium.
-func ResizeRaw(t testing.TB, img string, size int64) {
-	t.Helper()
-	tr := ImageTools(t)
-	if err := tr.Run(context.Background(), nil, nil, "qemu-img", "resize", "-q", "-f", "raw", img, strconv.FormatInt(size, 10)); err != nil {
-		t.Fatalf("qemu-img resize: %v", err)
-	}
 }
