@@ -27,7 +27,7 @@ func renderSpec(c *cli.Context) (res *render.Result, done bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	res, err = render.Render(c.Context, d, render.Options{Cache: ch})
+	res, err = render.NodeConfig(c.Context, d, render.Options{Cache: ch})
 	return res, false, err
 }
 

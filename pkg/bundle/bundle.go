@@ -42,7 +42,7 @@ const kourierIngressClass = "kourier.ingress.networking.knative.dev"
 // >= 0.14.9; the older metallb.universe.tf prefix still works).
 const metallbLBIPs = "metallb.io/loadBalancerIPs"
 
-// Options configures Render.
+// Options configures Stacks.
 type Options struct {
 	// Source reads upstream release files (a directory or the catalog).
 	Source *upstream.Source
@@ -75,9 +75,9 @@ type component struct {
 
 func (c component) source() string { return c.project + " " + c.version }
 
-// Render reads the upstream releases named by the spec, fits them to the
-// node and lays them out as k0s manifest stacks.
-func Render(ctx context.Context, d *spec.Document, opts Options) (*Result, error) {
+// Stacks are the k0s manifest stacks for d: the upstream releases named by
+// the spec, fitted to the node, with the plan they were fitted to.
+func Stacks(ctx context.Context, d *spec.Document, opts Options) (*Result, error) {
 	if opts.Source == nil {
 		return nil, errors.New("render: no upstream source")
 	}

@@ -25,7 +25,7 @@ func render(t *testing.T, mod func(*spec.Document)) *Result {
 	if err := d.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Render(context.Background(), d, Options{Source: &upstream.Source{Dir: fixtures.Upstream(t)}})
+	res, err := Stacks(context.Background(), d, Options{Source: &upstream.Source{Dir: fixtures.Upstream(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestRenderErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := spec.Default()
 			tt.mod(d)
-			_, err := Render(context.Background(), d, Options{Source: &upstream.Source{Dir: dir}})
+			_, err := Stacks(context.Background(), d, Options{Source: &upstream.Source{Dir: dir}})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}

@@ -111,7 +111,7 @@ func testPayload(t *testing.T, goarch string) (*payload.Payload, testTrees) {
 	// What rendering gives a node: k0s.yaml, the controller unit exactly
 	// as 'k0s install controller --single' writes it, the stacks, the
 	// staged stacks with their promoter and the site script.
-	res, err := render.Render(context.Background(), spec.Default(), render.Options{Upstream: fixtures.Upstream(t)})
+	res, err := render.NodeConfig(context.Background(), spec.Default(), render.Options{Upstream: fixtures.Upstream(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,7 +142,7 @@ func nodeObjects(ctx context.Context, d *spec.Document, o ImagesOptions) ([]bund
 		}
 		return objs, system, nil
 	}
-	r, err := render.Render(ctx, d, render.Options{Cache: o.Cache, DataDir: o.DataDir})
+	r, err := render.NodeConfig(ctx, d, render.Options{Cache: o.Cache, DataDir: o.DataDir})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -96,7 +96,7 @@ func (n *PayloadBuilder) Store() *airgap.Store { return n.store }
 // Configure makes the node's k0s config, its stacks fitted to the node
 // and their plan.
 func (n *PayloadBuilder) Configure(ctx context.Context) error {
-	r, err := render.Render(ctx, n.Spec, render.Options{Cache: n.opt.Cache, DataDir: n.opt.DataDir})
+	r, err := render.NodeConfig(ctx, n.Spec, render.Options{Cache: n.opt.Cache, DataDir: n.opt.DataDir})
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func edgeSpec(t *testing.T, reg *regtest.Registry) *spec.Document {
 		t.Fatal(err)
 	}
 	d.Spec.K0s.Binary = bin
-	r, err := render.Render(context.Background(), d, render.Options{})
+	r, err := render.NodeConfig(context.Background(), d, render.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

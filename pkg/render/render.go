@@ -19,7 +19,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/upstream"
 )
 
-// Options configures Render.
+// Options configures NodeConfig.
 type Options struct {
 	// Upstream is a directory of release files; empty means the catalog
 	// through Cache (spec.upstream is used when this is empty).
@@ -42,8 +42,9 @@ type Result struct {
 	DataDir           string
 }
 
-// Render renders the k0s config and the fitted bundle for d.
-func Render(ctx context.Context, d *spec.Document, o Options) (*Result, error) {
+// NodeConfig is the node's configuration for d: the k0s config and the
+// bundle fitted to the node with its plan.
+func NodeConfig(ctx context.Context, d *spec.Document, o Options) (*Result, error) {
 	dataDir := o.DataDir
 	if dataDir == "" {
 		dataDir = k0spath.DataDir
@@ -57,7 +58,7 @@ func Render(ctx context.Context, d *spec.Document, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("k0s config: %w", err)
 	}
-	br, err := bundle.Render(ctx, d, bundle.Options{
+	br, err := bundle.Stacks(ctx, d, bundle.Options{
 		Source:          &upstream.Source{Dir: dir, Cache: o.Cache},
 		SystemWorkloads: SystemWorkloads(first, d.Spec.K0s.Version),
 	})

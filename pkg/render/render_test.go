@@ -20,7 +20,7 @@ func renderSpec(t *testing.T, mod func(*spec.Document)) *Result {
 	if err := d.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Render(context.Background(), d, Options{Upstream: fixtures.Upstream(t)})
+	res, err := NodeConfig(context.Background(), d, Options{Upstream: fixtures.Upstream(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

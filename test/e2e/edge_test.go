@@ -130,7 +130,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		}
 	}
 	// A first rendering finds the upstream references to map.
-	first, err := render.Render(ctx, doc, render.Options{Upstream: fixtures})
+	first, err := render.NodeConfig(ctx, doc, render.Options{Upstream: fixtures})
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
@@ -149,7 +149,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	e := &edge{opts: opts, stagedDir: filepath.Join(work, "staged"), promoterScript: filepath.Join(work, "promote-staged")}
 	var k0sYAML string
 	prepare := func(dataDir string) error {
-		r, err := render.Render(ctx, doc, render.Options{Upstream: fixtures, DataDir: dataDir})
+		r, err := render.NodeConfig(ctx, doc, render.Options{Upstream: fixtures, DataDir: dataDir})
 		if err != nil {
 			return fmt.Errorf("render: %w", err)
 		}
