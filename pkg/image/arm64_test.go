@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
@@ -178,21 +176,11 @@ func TestBootArm64(t *testing.T) {
 	copySparse(t, filepath.Join(out, "edge-arm64-efi.img"), img)
 	fi, _ := os.Stat(img)
 	imagebuild.ResizeRaw(t, img, fi.Size()+1<<30)
-	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := qemu.Start(t, qemu.Config{Arch: "arm64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	ms, err := vm.Milestones(ctx, bootMilestones)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("arm64 boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", ms["multi-user"].Seconds(), ms["k0s"].Seconds())
-	c, err := vm.SSH(ctx, "root", ssh.PublicKeys(signer))
-	if err != nil {
-		t.Fatalf("ssh: %v", err)
-	}
-	defer c.Close()
-	out2, err := qemu.SSHRun(c, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
+	vm := boot(ctx, t, d, "arm64", img, signer)
+	t.Logf("arm64 boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", vm.Milestones["multi-user"].Seconds(), vm.Milestones["k0s"].Seconds())
+	out2, err := qemu.SSHRun(vm.Client, "uname -m; hostname; systemctl is-active edgeimg-growroot.service k0scontroller.service; sha256sum /usr/local/bin/k0s | cut -c1-64")
 	if err != nil {
 		t.Fatal(err)
 	}

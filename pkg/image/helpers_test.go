@@ -21,6 +21,7 @@ import (
 	"github.com/edgeimg/edgeimg/internal/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/image"
@@ -238,4 +239,11 @@ func extractPart(t *testing.T, img string, off, size int64, dst string) {
 	if err != nil {
 		t.Fatalf("dd: %v: %s", err, out)
 	}
+}
+
+// boot boots img in QEMU with the spec's memory and one vCPU, waits for
+// bootMilestones and logs in as root with signer.
+func boot(ctx context.Context, t *testing.T, d *spec.Document, arch, img string, signer ssh.Signer) *qemu.Booted {
+	t.Helper()
+	return qemu.Boot(ctx, t, qemu.Config{Arch: arch, Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1}, bootMilestones, "root", ssh.PublicKeys(signer))
 }

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
-	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
@@ -69,29 +66,11 @@ func TestBootX86HostileDevice(t *testing.T) {
 	}
 	writeRawDeviceFile(t, img, []byte(hostileDevice))
 
-	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := qemu.Start(t, qemu.Config{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	ms, err := vm.Milestones(ctx, bootMilestones)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("boot under TCG with the hostile device file: multi-user.target after %.1fs, k0scontroller.service after %.1fs", ms["multi-user"].Seconds(), ms["k0s"].Seconds())
-
-	c, err := vm.SSH(ctx, "root", ssh.PublicKeys(signer))
-	if err != nil {
-		t.Fatalf("ssh with the spec's key: %v", err)
-	}
-	defer c.Close()
-	run := func(cmd string) string {
-		t.Helper()
-		out, err := qemu.SSHRun(c, cmd)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", cmd, err, out)
-		}
-		return strings.TrimSpace(out)
-	}
+	vm := boot(ctx, t, d, "amd64", img, signer)
+	t.Logf("boot under TCG with the hostile device file: multi-user.target after %.1fs, k0scontroller.service after %.1fs", vm.Milestones["multi-user"].Seconds(), vm.Milestones["k0s"].Seconds())
+	run := vm.Run
 	if got := run("ls -a / | grep -c PWNED || true"); got != "0" {
 		t.Errorf("the hostile device file ran a command: /PWNED exists")
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/ctrd"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
-	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
@@ -239,29 +238,11 @@ func TestBootX86(t *testing.T) {
 	builtSize := fi.Size()
 	imagebuild.ResizeRaw(t, img, builtSize+2<<30)
 
-	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := qemu.Start(t, qemu.Config{Arch: "amd64", Disk: img, MemoryMiB: d.Spec.Node.Memory.Value() >> 20, CPUs: 1, SerialLog: serial})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	ms, err := vm.Milestones(ctx, bootMilestones)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", ms["multi-user"].Seconds(), ms["k0s"].Seconds())
-
-	c, err := vm.SSH(ctx, "root", ssh.PublicKeys(signer))
-	if err != nil {
-		t.Fatalf("ssh with the spec's key: %v", err)
-	}
-	defer c.Close()
-	run := func(cmd string) string {
-		t.Helper()
-		out, err := qemu.SSHRun(c, cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out)
-	}
+	vm := boot(ctx, t, d, "amd64", img, signer)
+	t.Logf("boot under TCG: multi-user.target after %.1fs, k0scontroller.service started after %.1fs", vm.Milestones["multi-user"].Seconds(), vm.Milestones["k0s"].Seconds())
+	run := vm.Run
 	if got := run("hostname"); got != "edge-07" {
 		t.Errorf("hostname = %q, want the device file's edge-07", got)
 	}
@@ -327,7 +308,7 @@ func TestBootX86(t *testing.T) {
 	}
 
 	// Password login is refused: the server offers public keys only.
-	_, err = vm.SSH(ctx, "root", ssh.Password("root"), ssh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return []string{"root"}, nil }))
+	_, err := vm.VM.SSH(ctx, "root", ssh.Password("root"), ssh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return []string{"root"}, nil }))
 	if err == nil {
 		t.Fatal("password login was accepted")
 	}
