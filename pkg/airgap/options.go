@@ -48,15 +48,12 @@ type Options struct {
 	Progress io.Writer
 }
 
-// OptionsFromSpec takes the image options of a spec; boardPlatform is the
-// platform of the spec's board, used when spec.images.platform is empty.
-func OptionsFromSpec(im spec.Images, boardPlatform string) Options {
-	p := im.Platform
-	if p == "" {
-		p = boardPlatform
-	}
+// OptionsFromSpec takes the image options of a spec (replace, mirrors,
+// insecure registries) for the node's platform, which the board gives with
+// spec.images.platform applied (image.Board.NodePlatform).
+func OptionsFromSpec(im spec.Images, platform string) Options {
 	return Options{
-		Platform: p,
+		Platform: platform,
 		Replace:  Rewrites(maps.Clone(im.Replace)),
 		Mirrors:  maps.Clone(im.Mirrors),
 		Insecure: append([]string(nil), im.InsecureRegistries...),

@@ -44,7 +44,6 @@ type Options struct {
 // progress.
 func (o Options) pullOptions(im spec.Images) airgap.Options {
 	opt := airgap.OptionsFromSpec(im, o.Target.Platform)
-	opt.Platform = o.Target.Platform
 	opt.Insecure = append(opt.Insecure, o.Insecure...)
 	opt.Refresh, opt.Jobs, opt.Progress = o.Refresh, o.Jobs, o.Progress
 	return opt
