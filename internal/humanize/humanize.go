@@ -1,4 +1,3 @@
-// Package humanize prints sizes for people.
 package humanize
 
 import "fmt"

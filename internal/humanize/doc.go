@@ -1,0 +1,2 @@
+// Package humanize prints sizes for people.
+package humanize
