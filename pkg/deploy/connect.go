@@ -237,11 +237,15 @@ func (p *connectPhase) gather(ctx context.Context) error {
 	}
 	f.K0s = k0sFacts{Present: kv["k0s.present"] == "1", Version: strings.TrimSpace(kv["k0s.version"]), VersionErr: kv["k0s.versionerr"], Service: kv["k0s.service"]}
 	if f.K0s.Service != "" && o.Root == "" && f.K0s.Present {
-		if st, err := r.k0s(ctx, o, "status", "-o", "json"); err == nil {
-			var status struct{ Version string }
-			if json.Unmarshal([]byte(st), &status) == nil {
-				f.K0s.Running, f.K0s.RunningVersion = true, status.Version
-			}
+		// k0s status exits non-zero when k0s is not running; no exit
+		// status at all is no answer from the host.
+		st, err := r.k0s(ctx, o, "status", "-o", "json")
+		if err != nil && exitStatus(err) < 0 {
+			return fmt.Errorf("gather facts: %w", err)
+		}
+		var status struct{ Version string }
+		if err == nil && json.Unmarshal([]byte(st), &status) == nil {
+			f.K0s.Running, f.K0s.RunningVersion = true, status.Version
 		}
 	}
 	if f.ClockSkew, err = clockSkew(ctx, r); err != nil {

@@ -71,8 +71,8 @@ func knownHostsFor(alias, explicit string, mu *sync.Mutex) (knownHosts, error) {
 	if strings.TrimSpace(global) == "" {
 		global = "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2"
 	}
-	if files, err := shellwords.Parse(global); err == nil {
-		kh.global = files
+	if kh.global, err = shellwords.Parse(global); err != nil {
+		return kh, fmt.Errorf("global known_hosts files %q: %w", global, err)
 	}
 	return kh, nil
 }

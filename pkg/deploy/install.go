@@ -103,12 +103,17 @@ func (p *installPhase) Run(ctx context.Context) error {
 		s.changed[k0sServiceKey] = true
 		s.log.printf("  ran k0s %s", strings.Join(cmd, " "))
 	}
-	rec := &record{}
-	if s.facts.Record != nil {
-		*rec = *s.facts.Record
+	// The upload phase rewrote the record: read it back, since writing
+	// the one read at connect would drop the files uploaded since.
+	rec, err := readRecord(ctx, r)
+	if err != nil {
+		return err
 	}
-	if rec2, err := readRecord(ctx, r); err == nil && rec2 != nil {
-		rec = rec2
+	if rec == nil {
+		rec = &record{}
+		if s.facts.Record != nil {
+			*rec = *s.facts.Record
+		}
 	}
 	rec.InstallArgs, rec.K0sVersion, rec.Units = installArgs(o), o.K0sVersion, o.Units
 	return writeRecord(ctx, r, rec)

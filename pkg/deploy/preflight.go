@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -199,9 +200,14 @@ func checkK0sVersion(k k0sFacts, payloadVersion string) (string, bool) {
 func payloadArch(o *Options) (arch, from string, err error) {
 	elfArch := ""
 	if f := o.file(o.K0sBinary); f != nil && f.Source != "" {
-		if ef, err := elf.Open(f.Source); err == nil {
+		bin, err := os.Open(f.Source)
+		if err != nil {
+			return "", "", fmt.Errorf("payload %s: %w", o.K0sBinary, err)
+		}
+		defer bin.Close()
+		// Not an ELF file: the architecture is unknown, not an error.
+		if ef, err := elf.NewFile(bin); err == nil {
 			elfArch = elfGoarch(ef.Machine)
-			ef.Close()
 		}
 	}
 	switch {

@@ -63,7 +63,7 @@ func writeRecord(ctx context.Context, r *remote, rec *record) error {
 	sort.Strings(rec.CreatedDirs)
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("write %s: %w", RecordPath, err)
 	}
 	if _, err := r.run(ctx, writeRecordScript, []string{r.path(RecordPath)}, strings.NewReader(string(data)+"\n")); err != nil {
 		return fmt.Errorf("write %s: %w", RecordPath, err)

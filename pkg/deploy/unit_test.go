@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -296,6 +299,43 @@ func TestRunPhases(t *testing.T) {
 			}
 			if got := strings.Join(calls, ","); got != tt.wantCalls {
 				t.Errorf("calls = %s, want %s", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestPayloadArch(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "k0s")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable() // an ELF file of this machine's arch
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, source, arch string
+		want, wantErr      string
+	}{
+		{name: "not ELF, arch unset: unknown", source: script, want: ""},
+		{name: "not ELF, arch set", source: script, arch: "arm64", want: "arm64"},
+		{name: "ELF, arch unset", source: self, want: runtime.GOARCH},
+		{name: "ELF disagrees with the spec", source: self, arch: "riscv64", wantErr: "its k0s binary"},
+		{name: "unreadable binary is an error, not an unknown arch", source: filepath.Join(dir, "missing"), wantErr: "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &Options{K0sBinary: k0spath.Binary, Arch: tt.arch, Payload: &payload.Payload{Files: []payload.File{{Path: k0spath.Binary, Source: tt.source}}}}
+			got, _, err := payloadArch(o)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("payloadArch = %q, %v; want an error with %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("payloadArch = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}

@@ -114,7 +114,12 @@ func (p *waitPhase) check(ctx context.Context) ([]string, error) {
 	for _, st := range append(live, staged...) {
 		dir := path.Join(k0spath.Manifests(o.DataDir), st)
 		if slices.Contains(staged, st) {
-			if _, err := r.run(ctx, `[ -d "$1" ]`, []string{dir}, nil); err != nil {
+			_, err := r.run(ctx, `[ -d "$1" ]`, []string{dir}, nil)
+			switch {
+			case err != nil && exitStatus(err) < 0:
+				// Not an answer from the host (connection, sudo).
+				return nil, fmt.Errorf("look for %s: %w", dir, err)
+			case err != nil:
 				problems = append(problems, fmt.Sprintf("staged stack %s: not promoted yet (see journalctl -u %s)", st, strings.Join(o.Units, ", ")))
 				continue
 			}
