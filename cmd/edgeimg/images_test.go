@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgeimg/edgeimg/internal/fixtures"
-	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 )
 
 func runImages(t *testing.T, args ...string) (string, string, error) {

@@ -13,6 +13,7 @@
 //	sshd        an OpenSSH server on loopback
 //	imagebuild  the cache, tools tree and mirror disk-image tests share
 //	qemu        a QEMU (TCG) VM booting a built disk image
+//	regtest     an in-process OCI registry and generated test images
 //
 // The harness sits above pkg/: it imports the product (the cache root,
 // the tools tree), and only tests import it. The production helpers next to

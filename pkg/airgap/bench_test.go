@@ -31,7 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 )
 

@@ -22,7 +22,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/pkg/fsutil"
 )
 

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/edgeimg/edgeimg/internal/fixtures"
-	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/internal/testkit/qemu"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeimg/edgeimg/internal/fixtures"
-	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/cache"
 	"github.com/edgeimg/edgeimg/pkg/k0spath"

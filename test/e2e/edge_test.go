@@ -20,7 +20,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/edgeimg/edgeimg/internal/regtest"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
 	"github.com/edgeimg/edgeimg/internal/testkit/process"
