@@ -15,10 +15,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/ctrimage"
 	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
+	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 )
 
