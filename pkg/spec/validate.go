@@ -3,7 +3,6 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -12,91 +11,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 )
-
-// Defaults filled in by ApplyDefaults for fields a spec leaves empty.
-const (
-	DefaultName              = "edge"
-	DefaultBoard             = "x86_64-efi"
-	DefaultK0sVersion        = "v1.33.8+k0s.1"
-	DefaultKnativeVersion    = "1.23.0"
-	DefaultKourierVersion    = "1.23.0"
-	DefaultMetalLBVersion    = "v0.15.3"
-	DefaultSuite             = "trixie"
-	DefaultMirror            = "http://deb.debian.org/debian"
-	DefaultServiceNamespace  = "default"
-	DefaultDeployConcurrency = 4
-	DefaultDeployTimeout     = "15m"
-	DefaultSSHPort           = 22
-	DefaultSSHUser           = "root"
-	NetworkKubeRouter        = "kuberouter"
-	NetworkBridge            = "bridge"
-)
-
-// Formats are the output formats 'edgeimg build' writes.
-var Formats = []string{"raw", "img.zst", "img.xz", "qcow2", "vmdk", "vdi", "ova"}
-
-// ApplyDefaults fills every field the spec leaves empty.
-func (d *Document) ApplyDefaults() {
-	if d.APIVersion == "" {
-		d.APIVersion = APIVersion
-	}
-	if d.Kind == "" {
-		d.Kind = Kind
-	}
-	if d.Metadata.Name == "" {
-		d.Metadata.Name = DefaultName
-	}
-	s := &d.Spec
-	setStr(&s.Board, DefaultBoard)
-	setQty(&s.Node.CPU, "1")
-	setQty(&s.Node.Memory, "1536Mi")
-	setQty(&s.Node.EvictionHard, "100Mi")
-	setStr(&s.K0s.Version, DefaultK0sVersion)
-	setStr(&s.K0s.Network, NetworkKubeRouter)
-	setStr(&s.Knative.Version, DefaultKnativeVersion)
-	setStr(&s.Kourier.Version, DefaultKourierVersion)
-	setStr(&s.MetalLB.Version, DefaultMetalLBVersion)
-	if s.Resources.Strategy == "" {
-		s.Resources.Strategy = StrategyFit
-	}
-	if s.Resources.Strategy == StrategyScale && s.Resources.Factor == 0 {
-		s.Resources.Factor = 0.5
-	}
-	setQty(&s.Resources.Headroom.CPU, "100m")
-	setQty(&s.Resources.Headroom.Memory, "128Mi")
-	for i := range s.Services {
-		setStr(&s.Services[i].Namespace, DefaultServiceNamespace)
-	}
-	setStr(&s.OS.Suite, DefaultSuite)
-	setStr(&s.OS.Mirror, DefaultMirror)
-	setStr(&s.OS.Hostname, d.Metadata.Name)
-	if len(s.Output.Formats) == 0 {
-		s.Output.Formats = []string{"raw"}
-	}
-	if s.Deploy.Concurrency == 0 {
-		s.Deploy.Concurrency = DefaultDeployConcurrency
-	}
-	setStr(&s.Deploy.Timeout, DefaultDeployTimeout)
-	for i := range s.Deploy.Hosts {
-		h := &s.Deploy.Hosts[i]
-		if h.Port == 0 {
-			h.Port = DefaultSSHPort
-		}
-		setStr(&h.User, DefaultSSHUser)
-	}
-}
-
-func setStr(p *string, v string) {
-	if *p == "" {
-		*p = v
-	}
-}
-
-func setQty(p *Quantity, v string) {
-	if !p.IsSet() {
-		*p = MustQuantity(v)
-	}
-}
 
 var (
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -236,96 +150,6 @@ func (v *validator) release(field, ver, example string) {
 	}
 }
 
-// AddressRange is one MetalLB pool entry as a closed range of addresses.
-type AddressRange struct {
-	From, To netip.Addr
-	Text     string
-}
-
-// ParseAddressRange accepts a CIDR (192.168.10.240/28), a range
-// (192.168.10.240-192.168.10.250) or one address.
-func ParseAddressRange(s string) (AddressRange, error) {
-	const form = "expected a CIDR (192.168.10.240/28), a range (192.168.10.240-192.168.10.250) or one address"
-	s = strings.TrimSpace(s)
-	if from, to, ok := strings.Cut(s, "-"); ok {
-		a, err1 := netip.ParseAddr(strings.TrimSpace(from))
-		b, err2 := netip.ParseAddr(strings.TrimSpace(to))
-		if err1 != nil || err2 != nil {
-			return AddressRange{}, fmt.Errorf("%q: %s", s, form)
-		}
-		if a.Is4() != b.Is4() {
-			return AddressRange{}, fmt.Errorf("%q: both ends must be IPv4 or both IPv6", s)
-		}
-		if b.Less(a) {
-			return AddressRange{}, fmt.Errorf("%q: the range ends before it starts", s)
-		}
-		return AddressRange{From: a, To: b, Text: s}, nil
-	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return AddressRange{}, fmt.Errorf("%q: %s", s, form)
-		}
-		if p.Masked() != p {
-			return AddressRange{}, fmt.Errorf("%q: host bits set: expected the network address %s", s, p.Masked())
-		}
-		return AddressRange{From: p.Addr(), To: lastAddr(p), Text: s}, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return AddressRange{}, fmt.Errorf("%q: %s", s, form)
-	}
-	return AddressRange{From: a, To: a, Text: s}, nil
-}
-
-// ParsePoolRange is ParseAddressRange for the MetalLB pool, which is IPv4
-// only: the rendered stack names the first address in config-domain
-// (<address>.sslip.io) and loadBalancerIPs, which are not written for IPv6
-// (nor is dual-stack k0s networking), so an IPv6 or zoned address is
-// refused rather than rendered into objects that do not work.
-func ParsePoolRange(s string) (AddressRange, error) {
-	r, err := ParseAddressRange(s)
-	if err != nil {
-		return r, err
-	}
-	if !r.From.Is4() || !r.To.Is4() {
-		return AddressRange{}, fmt.Errorf("%q: IPv6 pools are not supported (the node's networking and the Knative domain edgeimg renders are IPv4 only): expected IPv4 addresses", strings.TrimSpace(s))
-	}
-	return r, nil
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := range b {
-		bit := i * 8
-		switch {
-		case bit >= p.Bits():
-			b[i] = 0xff
-		case bit+8 > p.Bits():
-			b[i] |= byte(0xff >> (p.Bits() - bit))
-		}
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
-}
-
-// Overlaps reports whether two ranges share an address.
-func (r AddressRange) Overlaps(o AddressRange) bool {
-	return r.From.Is4() == o.From.Is4() && !r.To.Less(o.From) && !o.To.Less(r.From)
-}
-
-// FirstUsable is the first address MetalLB hands out from the range: for a
-// CIDR MetalLB skips nothing, but the network address of an IPv4 /24-style
-// pool is rarely reachable, so callers pinning an address use this.
-func (r AddressRange) FirstUsable() netip.Addr {
-	if strings.Contains(r.Text, "/") && r.From.Is4() && r.From != r.To {
-		if n := r.From.Next(); n.IsValid() {
-			return n
-		}
-	}
-	return r.From
-}
-
 func (v *validator) addresses(addrs []string) {
 	var ranges []AddressRange
 	for i, a := range addrs {
@@ -342,107 +166,6 @@ func (v *validator) addresses(addrs []string) {
 		}
 		ranges = append(ranges, r)
 	}
-}
-
-func (v *validator) services(svcs []Service) {
-	seen := map[string]int{}
-	for i, s := range svcs {
-		f := fmt.Sprintf("spec.services[%d]", i)
-		if !dnsLabel.MatchString(s.Name) {
-			v.add(f+".name", "%q: expected a DNS label (lowercase letters, digits, '-')", s.Name)
-		}
-		if !dnsLabel.MatchString(s.Namespace) {
-			v.add(f+".namespace", "%q: expected a namespace name", s.Namespace)
-		} else if slices.Contains(SystemNamespaces, s.Namespace) {
-			v.add(f+".namespace", "%q is a system namespace (%s): expected default or a namespace of your own (edgeimg creates it)", s.Namespace, strings.Join(SystemNamespaces, ", "))
-		}
-		key := s.Namespace + "/" + s.Name
-		if j, dup := seen[key]; dup {
-			v.add(f+".name", "%q in namespace %q is also spec.services[%d]: expected unique names", s.Name, s.Namespace, j)
-		}
-		seen[key] = i
-		if err := checkReference(s.Image); err != nil {
-			v.add(f+".image", "%s", err.Error())
-		}
-		for k := range s.Env {
-			switch {
-			case !envNameRe.MatchString(k):
-				v.add(f+".env."+k, "expected an environment variable name")
-			case k == "PORT" || strings.HasPrefix(k, "K_"):
-				v.add(f+".env."+k, "set by Knative for every revision (PORT, K_SERVICE, K_CONFIGURATION, K_REVISION; K_* is reserved): expected another name (the container port is spec.services[].port)")
-			}
-		}
-		switch {
-		case s.Port < 0 || s.Port > 65535:
-			v.add(f+".port", "%d: expected 1-65535 (or 0 for Knative's default 8080)", s.Port)
-		case slices.Contains(QueueProxyPorts, s.Port):
-			v.add(f+".port", "%d is a port of Knative's queue-proxy sidecar (reserved: %s): expected another port", s.Port, joinInts(QueueProxyPorts))
-		}
-		v.resources(f, s.Requests, s.Limits)
-		if s.MinScale != nil && *s.MinScale < 0 {
-			v.add(f+".minScale", "%d: expected 0 or more", *s.MinScale)
-		}
-		if s.MaxScale != nil && (*s.MaxScale < 0 || (s.MinScale != nil && *s.MaxScale != 0 && *s.MaxScale < *s.MinScale)) {
-			v.add(f+".maxScale", "%d: expected 0 (unlimited) or at least minScale", *s.MaxScale)
-		}
-	}
-}
-
-// SystemNamespaces belong to Kubernetes, k0s and the stack: a service is
-// never deployed into one.
-var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", "knative-serving", "kourier-system", "metallb-system"}
-
-// QueueProxyPorts are the ports Knative's queue-proxy sidecar (and its
-// profiling endpoint) listens on in every revision's pod, which Knative
-// refuses as a container port.
-var QueueProxyPorts = []int{8008, 8012, 8013, 8022, 8090, 8112, 9090, 9091}
-
-// The largest quantities a spec may hold: beyond any edge node, and far
-// from where int64 bytes or millicores overflow.
-var (
-	maxCPU    = MustQuantity("1024")
-	maxMemory = MustQuantity("16Ti")
-	maxDisk   = MustQuantity("64Ti")
-)
-
-// cpu checks a CPU quantity's upper bound; it reports whether q is in range.
-func (v *validator) cpu(field string, q Quantity) bool {
-	if q.IsSet() && q.Cmp(maxCPU) > 0 {
-		v.add(field, "%s: expected at most %s CPUs", q, maxCPU)
-		return false
-	}
-	return true
-}
-
-// memory checks a memory quantity's upper bound; it reports whether q is
-// in range.
-func (v *validator) memory(field string, q Quantity) bool {
-	if q.IsSet() && q.Cmp(maxMemory) > 0 {
-		v.add(field, "%s: expected at most %s", q, maxMemory)
-		return false
-	}
-	return true
-}
-
-// resources checks a service's requests and limits: in range, and no
-// request above its limit (Kubernetes refuses such a pod).
-func (v *validator) resources(f string, req, lim ResourceList) {
-	okCPU := v.cpu(f+".requests.cpu", req.CPU) && v.cpu(f+".limits.cpu", lim.CPU)
-	okMem := v.memory(f+".requests.memory", req.Memory) && v.memory(f+".limits.memory", lim.Memory)
-	if okCPU && req.CPU.IsSet() && lim.CPU.IsSet() && req.CPU.Cmp(lim.CPU) > 0 {
-		v.add(f+".requests.cpu", "%s is above limits.cpu %s: expected a request at most its limit", req.CPU, lim.CPU)
-	}
-	if okMem && req.Memory.IsSet() && lim.Memory.IsSet() && req.Memory.Cmp(lim.Memory) > 0 {
-		v.add(f+".requests.memory", "%s is above limits.memory %s: expected a request at most its limit", req.Memory, lim.Memory)
-	}
-}
-
-func joinInts(ns []int) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = fmt.Sprint(n)
-	}
-	return strings.Join(s, ", ")
 }
 
 // checkReference does the cheap syntactic check of an image reference; the
@@ -502,4 +225,31 @@ func (v *validator) deploy(d *Deploy) {
 			v.add(f+".user", "empty: expected a user name")
 		}
 	}
+}
+
+// The largest quantities a spec may hold: beyond any edge node, and far
+// from where int64 bytes or millicores overflow.
+var (
+	maxCPU    = MustQuantity("1024")
+	maxMemory = MustQuantity("16Ti")
+	maxDisk   = MustQuantity("64Ti")
+)
+
+// cpu checks a CPU quantity's upper bound; it reports whether q is in range.
+func (v *validator) cpu(field string, q Quantity) bool {
+	if q.IsSet() && q.Cmp(maxCPU) > 0 {
+		v.add(field, "%s: expected at most %s CPUs", q, maxCPU)
+		return false
+	}
+	return true
+}
+
+// memory checks a memory quantity's upper bound; it reports whether q is
+// in range.
+func (v *validator) memory(field string, q Quantity) bool {
+	if q.IsSet() && q.Cmp(maxMemory) > 0 {
+		v.add(field, "%s: expected at most %s", q, maxMemory)
+		return false
+	}
+	return true
 }
