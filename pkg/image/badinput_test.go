@@ -12,6 +12,7 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/image"
+	"github.com/edgeimg/edgeimg/pkg/image/debian"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/phase"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -130,7 +131,7 @@ func TestOutputsNotOverwritten(t *testing.T) {
 func TestRootfsTarball(t *testing.T) {
 	d := testSpec(t, "x86_64-efi")
 	res, _ := build(t, image.Options{Spec: d, Formats: []string{"raw"}})
-	base := filepath.Join(imagebuild.Cache(t).Root, "debian", res.Lock.Base.CacheKey, "rootfs.tar")
+	base := debian.TarPath(imagebuild.Cache(t), res.Lock.Base.CacheKey)
 	tarball := filepath.Join(t.TempDir(), "my-rootfs.tar.zst")
 	if err := imagebuild.Tools(t).Run(context.Background(), nil, nil, "zstd", "-q", "-1", "-T0", "-o", tarball, base); err != nil {
 		t.Fatal(err)

@@ -364,7 +364,7 @@ func (b *Builder) CheckEmulation() error {
 		return nil
 	}
 	bs := b.baseSpec()
-	if _, err := os.Stat(filepath.Join(b.cache.Root, "debian", bs.Key(), "rootfs.tar")); err == nil {
+	if debian.Cached(b.cache, bs) {
 		return nil
 	}
 	return debian.CheckForeignArch(bs.Arch)

@@ -269,7 +269,7 @@ func (st *state) checkInputs(ctx context.Context) error {
 		return nil
 	}
 	bs := b.baseSpec()
-	if _, err := os.Stat(filepath.Join(b.cache.Root, "debian", bs.Key(), "rootfs.tar")); err == nil {
+	if debian.Cached(b.cache, bs) {
 		return nil // cached: no mmdebstrap, no emulation needed
 	}
 	return debian.Preflight(ctx, bs)

@@ -103,15 +103,35 @@ type Base struct {
 	Cached bool
 }
 
+// The bases live in the cache as debian/<key>/rootfs.tar.
+const (
+	cacheDir = "debian"
+	tarName  = "rootfs.tar"
+)
+
+// TarPath is where the base with the cache key key is kept in c, whether
+// or not it was built.
+func TarPath(c *cache.Cache, key string) string {
+	return filepath.Join(c.Root, cacheDir, key, tarName)
+}
+
+// Cached reports whether the base for s is in c (Ensure would not run
+// mmdebstrap).
+func Cached(c *cache.Cache, s Spec) bool {
+	s.Normalize()
+	_, err := os.Stat(TarPath(c, s.Key()))
+	return err == nil
+}
+
 // Ensure returns the cached base for s, building it when missing.
 func Ensure(ctx context.Context, c *cache.Cache, s Spec, log io.Writer) (*Base, error) {
 	s.Normalize()
 	key := s.Key()
-	dir, err := c.Dir("debian", key)
+	dir, err := c.Dir(cacheDir, key)
 	if err != nil {
 		return nil, err
 	}
-	tarPath := filepath.Join(dir, "rootfs.tar")
+	tarPath := filepath.Join(dir, tarName)
 	if _, err := os.Stat(tarPath); err == nil {
 		return &Base{Path: tarPath, Key: key, Cached: true}, nil
 	}
