@@ -165,8 +165,10 @@ func NewBuilder(o Options) (*Builder, error) {
 			fs = append(fs, f)
 		}
 	}
-	if slices.Contains(fs, "ova") && board.Arch != "amd64" {
-		return nil, fmt.Errorf("format ova: VirtualBox appliances are built for x86_64 boards only, not %s (board %s)", board.Arch, board.Name)
+	for _, f := range fs {
+		if err := known[f].CheckArch(board.Arch); err != nil {
+			return nil, fmt.Errorf("format %s: %w (board %s)", f, err, board.Name)
+		}
 	}
 	if o.OutDir == "" {
 		return nil, errors.New("image: no output directory (-o DIR)")
@@ -199,9 +201,7 @@ func (b *Builder) OutputNames() []string {
 	bmap := false
 	for _, f := range b.formats {
 		out = append(out, b.name+known[f].Ext)
-		if f == "raw" || f == "img.zst" {
-			bmap = true
-		}
+		bmap = bmap || known[f].Bmap
 	}
 	if bmap {
 		out = append(out, b.name+format.BmapExt)

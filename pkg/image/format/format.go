@@ -1,7 +1,9 @@
 // Package format converts a raw disk image into the formats users flash or
 // boot: a map from format name to a writer, as LinuxKit's output formats.
-// Every writer reads the raw image and writes one destination file (plus
-// extra files it names); compression uses every core.
+// Every format's converter reads the raw image and writes one file; the
+// registry also says which formats get the raw image's block map next to
+// them and which architectures a format is built for. Compression uses
+// every core.
 package format
 
 import (
@@ -11,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,18 +40,56 @@ type Env struct {
 	ZstdLevel, XzLevel int
 }
 
-// Writer writes the raw image raw as dst. It returns the paths of extra
-// files it wrote next to dst (a block map), which are outputs too.
-type Writer func(ctx context.Context, env *Env, raw, dst string) (extra []string, err error)
+// Converter writes the raw image raw as dst.
+type Converter func(ctx context.Context, env *Env, raw, dst string) error
 
 // Format is one output format.
 type Format struct {
 	Name string
 	// Ext is the file name suffix after the image name.
-	Ext   string
-	Write Writer
+	Ext     string
+	Convert Converter
+	// Bmap is set for the formats written with the raw image's block map
+	// next to them (<image name>.img.bmap, for bmaptool copy).
+	Bmap bool
+	// Arches are the Debian architectures the format is built for (nil:
+	// every one); ArchNote says why, in the error refusing another.
+	Arches   []string
+	ArchNote string
 	// Doc is one line for 'edgeimg build --help' and the README.
 	Doc string
+}
+
+// CheckArch refuses an architecture the format is not built for.
+func (f Format) CheckArch(arch string) error {
+	if f.Arches == nil || slices.Contains(f.Arches, arch) {
+		return nil
+	}
+	return fmt.Errorf("%s, not %s", f.ArchNote, arch)
+}
+
+// Write writes the raw image raw as dst in format f and, for a Bmap
+// format, the block map next to it. It returns the extra files it wrote
+// (the block map), which are outputs too.
+func (f Format) Write(ctx context.Context, env *Env, raw, dst string) (extra []string, err error) {
+	if err := f.CheckArch(env.Arch); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	if err := f.Convert(ctx, env, raw, dst); err != nil {
+		return nil, err
+	}
+	if !f.Bmap {
+		return nil, nil
+	}
+	bm := dst[:len(dst)-len(f.Ext)] + BmapExt
+	var buf bytes.Buffer
+	if err := disk.WriteBmap(raw, &buf); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(bm, buf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	return []string{bm}, nil
 }
 
 // Default compression levels: zstd -15 is about as small as -19 on disk
@@ -62,13 +103,14 @@ const (
 // Formats returns every format by name.
 func Formats() map[string]Format {
 	return map[string]Format{
-		"raw":     {Name: "raw", Ext: ".img", Write: writeRaw, Doc: "raw disk image with a .img.bmap block map (dd, bmaptool copy)"},
-		"img.zst": {Name: "img.zst", Ext: ".img.zst", Write: writeZstd, Doc: "zstd-compressed raw image with a .img.bmap block map (bmaptool copy)"},
-		"img.xz":  {Name: "img.xz", Ext: ".img.xz", Write: writeXz, Doc: "xz-compressed raw image (Raspberry Pi Imager, Etcher)"},
-		"qcow2":   {Name: "qcow2", Ext: ".qcow2", Write: qemuImg("qcow2"), Doc: "QEMU/libvirt disk"},
-		"vmdk":    {Name: "vmdk", Ext: ".vmdk", Write: qemuImg("vmdk"), Doc: "VMware/VirtualBox disk"},
-		"vdi":     {Name: "vdi", Ext: ".vdi", Write: qemuImg("vdi"), Doc: "VirtualBox disk"},
-		"ova":     {Name: "ova", Ext: ".ova", Write: writeOVA, Doc: "VirtualBox appliance: OVF (EFI, the spec's CPU and memory) + streamOptimized VMDK"},
+		"raw":     {Name: "raw", Ext: ".img", Convert: writeRaw, Bmap: true, Doc: "raw disk image with a .img.bmap block map (dd, bmaptool copy)"},
+		"img.zst": {Name: "img.zst", Ext: ".img.zst", Convert: writeZstd, Bmap: true, Doc: "zstd-compressed raw image with a .img.bmap block map (bmaptool copy)"},
+		"img.xz":  {Name: "img.xz", Ext: ".img.xz", Convert: writeXz, Doc: "xz-compressed raw image (Raspberry Pi Imager, Etcher)"},
+		"qcow2":   {Name: "qcow2", Ext: ".qcow2", Convert: qemuImg("qcow2"), Doc: "QEMU/libvirt disk"},
+		"vmdk":    {Name: "vmdk", Ext: ".vmdk", Convert: qemuImg("vmdk"), Doc: "VMware/VirtualBox disk"},
+		"vdi":     {Name: "vdi", Ext: ".vdi", Convert: qemuImg("vdi"), Doc: "VirtualBox disk"},
+		"ova": {Name: "ova", Ext: ".ova", Convert: writeOVA, Doc: "VirtualBox appliance: OVF (EFI, the spec's CPU and memory) + streamOptimized VMDK",
+			Arches: []string{"amd64"}, ArchNote: "VirtualBox appliances are built for x86_64 boards only"},
 	}
 }
 
@@ -85,56 +127,30 @@ func Names() []string {
 // BmapExt is the block map's suffix after the image name.
 const BmapExt = ".img.bmap"
 
-func bmapPath(dst, ext string) string {
-	return dst[:len(dst)-len(ext)] + BmapExt
-}
-
-func writeBmapFile(raw, p string) error {
-	var buf bytes.Buffer
-	if err := disk.WriteBmap(raw, &buf); err != nil {
-		return err
-	}
-	return os.WriteFile(p, buf.Bytes(), 0o644)
-}
-
-func writeRaw(_ context.Context, _ *Env, raw, dst string) ([]string, error) {
+func writeRaw(_ context.Context, _ *Env, raw, dst string) error {
 	// The raw image is an output as it is: a hard link, no copy.
 	if err := os.Link(raw, dst); err != nil {
-		return nil, fmt.Errorf("raw: %w", err)
+		return fmt.Errorf("raw: %w", err)
 	}
-	bm := bmapPath(dst, ".img")
-	if err := writeBmapFile(raw, bm); err != nil {
-		return nil, err
-	}
-	return []string{bm}, nil
+	return nil
 }
 
 func threads() string { return strconv.Itoa(runtime.NumCPU()) }
 
-func writeZstd(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
+func writeZstd(ctx context.Context, env *Env, raw, dst string) error {
 	level := env.ZstdLevel
 	if level == 0 {
 		level = DefaultZstdLevel
 	}
-	if err := compress(ctx, env, raw, dst, "zstd", "-q", "-c", "-"+strconv.Itoa(level), "-T"+threads()); err != nil {
-		return nil, err
-	}
-	bm := bmapPath(dst, ".img.zst")
-	if err := writeBmapFile(raw, bm); err != nil {
-		return nil, err
-	}
-	return []string{bm}, nil
+	return compress(ctx, env, raw, dst, "zstd", "-q", "-c", "-"+strconv.Itoa(level), "-T"+threads())
 }
 
-func writeXz(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
+func writeXz(ctx context.Context, env *Env, raw, dst string) error {
 	level := env.XzLevel
 	if level == 0 {
 		level = DefaultXzLevel
 	}
-	if err := compress(ctx, env, raw, dst, "xz", "-z", "-c", "-"+strconv.Itoa(level), "-T"+threads(), "--check=crc64"); err != nil {
-		return nil, err
-	}
-	return nil, nil
+	return compress(ctx, env, raw, dst, "xz", "-z", "-c", "-"+strconv.Itoa(level), "-T"+threads(), "--check=crc64")
 }
 
 // compress streams raw through a compressor (reading stdin, writing
@@ -168,8 +184,8 @@ func compress(ctx context.Context, env *Env, raw, dst, tool string, args ...stri
 	return out.Sync()
 }
 
-func qemuImg(fmtName string) Writer {
-	return func(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
+func qemuImg(fmtName string) Converter {
+	return func(ctx context.Context, env *Env, raw, dst string) error {
 		args := []string{"convert", "-q", "-f", "raw", "-O", fmtName}
 		switch fmtName {
 		case "qcow2":
@@ -178,6 +194,6 @@ func qemuImg(fmtName string) Writer {
 			args = append(args, "-o", "static=off")
 		}
 		args = append(args, raw, dst)
-		return nil, env.Tools.Run(ctx, env.Log, nil, "qemu-img", args...)
+		return env.Tools.Run(ctx, env.Log, nil, "qemu-img", args...)
 	}
 }

@@ -23,28 +23,25 @@ import (
 // the standard hardware section (CPUs, memory, SATA disk, NAT NIC) and
 // VirtualBox's own machine section, which is where VirtualBox reads the
 // EFI firmware setting from.
-func writeOVA(ctx context.Context, env *Env, raw, dst string) ([]string, error) {
-	if env.Arch != "amd64" {
-		return nil, fmt.Errorf("ova: VirtualBox appliances are built for x86_64 boards only, not %s", env.Arch)
-	}
+func writeOVA(ctx context.Context, env *Env, raw, dst string) error {
 	work, err := os.MkdirTemp(filepath.Dir(dst), ".ova-*")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(work)
 	base := env.Name
 	vmdkName := base + "-disk1.vmdk"
 	vmdk := filepath.Join(work, vmdkName)
 	if err := env.Tools.Run(ctx, env.Log, nil, "qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, vmdk); err != nil {
-		return nil, err
+		return err
 	}
 	fi, err := os.Stat(raw)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	vi, err := os.Stat(vmdk)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ovf, err := OVF(OVFParams{
 		Name: base, VMDK: vmdkName, VMDKSize: vi.Size(), Capacity: fi.Size(),
@@ -53,18 +50,18 @@ func writeOVA(ctx context.Context, env *Env, raw, dst string) ([]string, error) 
 		MAC: "080027" + strings.ToUpper(strings.ReplaceAll(disk.DeriveUUID(env.Seed, "ova-mac"), "-", "")[:6]),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	vmdkSum, err := fileSHA256(vmdk)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ovfSum := sha256.Sum256(ovf)
 	mf := fmt.Sprintf("SHA256(%s.ovf)= %s\nSHA256(%s)= %s\n", base, hex.EncodeToString(ovfSum[:]), vmdkName, vmdkSum)
 
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer out.Close()
 	tw := tar.NewWriter(out)
@@ -77,23 +74,23 @@ func writeOVA(ctx context.Context, env *Env, raw, dst string) ([]string, error) 
 		return err
 	}
 	if err := add(base+".ovf", int64(len(ovf)), strings.NewReader(string(ovf))); err != nil {
-		return nil, fmt.Errorf("ova: %w", err)
+		return fmt.Errorf("ova: %w", err)
 	}
 	vf, err := os.Open(vmdk)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer vf.Close()
 	if err := add(vmdkName, vi.Size(), vf); err != nil {
-		return nil, fmt.Errorf("ova: %w", err)
+		return fmt.Errorf("ova: %w", err)
 	}
 	if err := add(base+".mf", int64(len(mf)), strings.NewReader(mf)); err != nil {
-		return nil, fmt.Errorf("ova: %w", err)
+		return fmt.Errorf("ova: %w", err)
 	}
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("ova: %w", err)
+		return fmt.Errorf("ova: %w", err)
 	}
-	return nil, out.Sync()
+	return out.Sync()
 }
 
 func fileSHA256(p string) (string, error) {
