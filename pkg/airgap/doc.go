@@ -12,24 +12,22 @@
 // kubelet, re-reading every blob. The preloaded store is containerd's own
 // root (content blobs plus its bolt metadata database, namespace k8s.io)
 // written at build time with containerd's packages at the version k0s
-// embeds (1.7.30), so the node's first start imports nothing. Measured
-// with a real containerd 1.7.30 on a synthetic 126 MiB linux/amd64 stack
-// shaped like Serving + Kourier + MetalLB (BenchmarkFirstStart, warm page
-// cache, 2-core EPYC, two runs of 3): start until every image is listed
-// 0.13-0.20 s on the preloaded store, 1.5-2.0 s importing the bundle into
-// an empty root (k0s's first boot), 1.8-1.9 s re-importing it into a root
-// that has the images (every later k0s start).
+// embeds (1.7.30), so the node's first start imports nothing.
+// BenchmarkFirstStart measures, with a real containerd, the start until
+// every image is listed on the preloaded store, importing the bundle into
+// an empty root (k0s's first boot) and re-importing it into a root that
+// has the images (every later k0s start); the README has the figures.
 //
 // # Layers are not unpacked at build time
 //
 // Preload writes content and metadata only; CRI unpacks an image into
 // overlayfs snapshots when it first creates a container from it, and the
 // snapshots persist across restarts, so the cost is paid once per node,
-// not per boot. Unpacking the same stack (BenchmarkUnpack) takes 2.1-2.6 s
-// in total and adds 241 MiB of snapshots to the 126 MiB of blobs: nearly
-// three times the bytes on an SD card, for about a second saved at each
-// component's first start. Unpacking at build time would also need root
-// on the build host (mknod of 0/0 character-device whiteouts, chown,
+// not per boot. Unpacking the same stack at build time (BenchmarkUnpack
+// measures its time and snapshot bytes; the README has the figures) would
+// put the snapshots on the SD card next to the blobs, more than doubling
+// the bytes, to save only each component's first unpack. It would also
+// need root on the build host (mknod of 0/0 character-device whiteouts, chown,
 // trusted.overlay.* xattrs, overlay mounts for containerd's own applier),
 // a root-filesystem builder that keeps device nodes and trusted xattrs,
 // and the same normalization as the metadata database (snapshot IDs,

@@ -68,8 +68,8 @@ var levers = []lever{
 
 // combinedLevers are the levers that each lowered the idle node's memory
 // without restarts or OOM kills, measured together as "combined" (GOGC 25
-// costs the apiserver about a second of start; APF off saved too little to
-// be worth losing its protection).
+// slows the apiserver's start, see the README's levers table; APF off
+// saved too little to be worth losing its protection).
 var combinedLevers = []string{"gogc25", "apiserver-no-watch-cache", "no-metrics-server", "no-k0s-extras", "kcm-controllers"}
 
 // combine is the named levers together.
