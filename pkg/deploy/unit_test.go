@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -244,6 +245,7 @@ func TestRunPhases(t *testing.T) {
 	tests := []struct {
 		name      string
 		dry       bool
+		debug     bool
 		failAt    int // -1: none
 		cancelled bool
 		wantLog   string
@@ -267,6 +269,12 @@ func TestRunPhases(t *testing.T) {
 			wantErr:   "upload payload: boom",
 		},
 		{
+			name: "debug: the time of each phase that succeeded", debug: true, failAt: 1,
+			wantLog:   "[h] ==> Connect\n[h]     Connect done in T\n[h] ==> Upload payload\n",
+			wantCalls: "run Connect,run Upload payload,release Connect",
+			wantErr:   "upload payload: boom",
+		},
+		{
 			name: "cancelled before the first phase: the context's error alone", failAt: -1, cancelled: true,
 			wantErr: "context canceled",
 		},
@@ -275,7 +283,7 @@ func TestRunPhases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls []string
 			var log bytes.Buffer
-			s := &hostState{opts: &Options{DryRun: tt.dry}, log: &hostLog{mu: &sync.Mutex{}, w: &log, prefix: "[h] "}}
+			s := &hostState{opts: &Options{DryRun: tt.dry}, log: &hostLog{mu: &sync.Mutex{}, w: &log, prefix: "[h] ", debug: tt.debug}}
 			ps := []phase.Phase{&fakeReader{fakePhase{title: "Connect", calls: &calls}}}
 			up := &fakePhase{title: "Upload payload", calls: &calls}
 			if tt.failAt == 1 {
@@ -294,7 +302,7 @@ func TestRunPhases(t *testing.T) {
 			if tt.failAt == 1 && !errors.Is(err, boom) {
 				t.Errorf("%v does not wrap the phase's error", err)
 			}
-			if got := log.String(); got != tt.wantLog {
+			if got := regexp.MustCompile(`done in \S+`).ReplaceAllString(log.String(), "done in T"); got != tt.wantLog {
 				t.Errorf("log:\n%s\nwant:\n%s", got, tt.wantLog)
 			}
 			if got := strings.Join(calls, ","); got != tt.wantCalls {
