@@ -2,9 +2,9 @@ package image_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -68,12 +68,11 @@ func buildErr(t *testing.T, o image.Options) error {
 func TestBuildFailsCleanly(t *testing.T) {
 	testkit.NeedHostCommand(t, "mmdebstrap", "mmdebstrap")
 	t.Run("mirror unreachable", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := testkit.FreePort() // nothing listens there
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := l.Addr().String()
-		l.Close() // nothing listens there now
+		addr := "127.0.0.1:" + strconv.Itoa(port)
 		d := testSpec(t, "x86_64-efi")
 		d.Spec.OS.Mirror = "http://" + addr + "/debian"
 		err = buildErr(t, image.Options{Spec: d, Formats: []string{"raw"}, ToolsMirror: imagebuild.Mirror()})

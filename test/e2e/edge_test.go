@@ -394,7 +394,7 @@ func (e *edge) startPromoter(t testing.TB) {
 		p.Stop(5 * time.Second)
 		if t.Failed() {
 			b, _ := os.ReadFile(e.promoterLog)
-			t.Logf("--- promote-staged log\n%s", lastLines(string(b), 40))
+			t.Logf("--- promote-staged log\n%s", testkit.Tail(string(b), 40))
 		}
 	})
 }
@@ -406,13 +406,13 @@ func (e *edge) waitPromoter(ctx context.Context, t testing.TB) {
 		select {
 		case <-ctx.Done():
 			b, _ := os.ReadFile(e.promoterLog)
-			t.Fatalf("promote-staged still running: %v\n%s", ctx.Err(), lastLines(string(b), 30))
+			t.Fatalf("promote-staged still running: %v\n%s", ctx.Err(), testkit.Tail(string(b), 30))
 		case <-time.After(time.Second):
 		}
 	}
 	b, _ := os.ReadFile(e.promoterLog)
 	if err := e.promoter.Err(); err != nil {
-		t.Fatalf("promote-staged: %v\n%s", err, lastLines(string(b), 30))
+		t.Fatalf("promote-staged: %v\n%s", err, testkit.Tail(string(b), 30))
 	}
 	for _, s := range e.r.Bundle.Staged {
 		if !strings.Contains(string(b), "promote-staged: "+s.Name+": applied") {

@@ -46,7 +46,7 @@ func builtComponents(t testing.TB) map[string]component {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err = cmd.Run()
-	testkit.Require(t, err == nil, fmt.Sprintf("%s: %v\n%s", imagesScript, err, lastLines(stderr.String(), 30)))
+	testkit.Require(t, err == nil, fmt.Sprintf("%s: %v\n%s", imagesScript, err, testkit.Tail(stderr.String(), 30)))
 	if d := time.Since(start); d > 5*time.Second {
 		t.Logf("built the e2e images' programs in %s", d.Round(time.Second))
 	}
@@ -229,12 +229,4 @@ func replaceMap(t testing.TB, found []airgap.Ref, local map[string]string) map[s
 		t.Fatalf("no image is built here for:\n  %s", strings.Join(missing, "\n  "))
 	}
 	return out
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
