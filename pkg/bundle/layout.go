@@ -64,8 +64,8 @@ func PromoterUnit(l Layout) []byte {
 	return []byte(`[Unit]
 Description=edgeimg: apply staged k0s manifest stacks once their admission webhooks serve
 Documentation=https://github.com/edgeimg/edgeimg
-After=k0scontroller.service
-Wants=k0scontroller.service
+After=` + k0spath.UnitName + `
+Wants=` + k0spath.UnitName + `
 
 [Service]
 Type=exec

@@ -172,7 +172,7 @@ if [ -e "$root$k0s" ]; then
   if v=$("$root$k0s" version 2>&1); then echo "k0s.version=$(echo "$v" | head -n 1)"
   else echo "k0s.versionerr=$(echo "$v" | head -n 1 | cut -c1-200)"; fi
 fi
-for f in /etc/systemd/system/k0scontroller.service /etc/init.d/k0scontroller; do
+for f in ` + k0spath.UnitPath + ` /etc/init.d/k0scontroller; do
   if [ -e "$root$f" ]; then echo "k0s.service=$f"; break; fi
 done
 `
