@@ -64,7 +64,7 @@ func (s *APIServer) Stop() { s.stop() }
 // StartAPIServer starts kine on a unix socket (SQLite in a temp dir) and
 // kube-apiserver on 127.0.0.1 with certificates and service-account keys
 // generated for it, waits for /readyz, and stops both in t.Cleanup. The
-// binaries come from Binary (hack/build-bins.sh).
+// binaries come from testkit.Binary (hack/build-bins.sh).
 func StartAPIServer(t testing.TB) *APIServer {
 	t.Helper()
 	kine := testkit.Binary(t, "kine")
