@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -257,3 +258,28 @@ func writeTar(t *testing.T, p string, files map[string]string) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestWithRootSize: sizing the root of a layout made before the size was
+// known gives the layout NewLayout makes with that size, and leaves the
+// original as it was.
+func TestWithRootSize(t *testing.T) {
+	for _, table := range []string{GPT, MBR} {
+		t.Run(table, func(t *testing.T) {
+			early, err := NewLayout(table, "arm64", 64<<20, 0, "spec-seed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := *early
+			want, err := NewLayout(table, "arm64", 64<<20, 100<<20+5, "spec-seed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := early.WithRootSize(100<<20 + 5); !reflect.DeepEqual(got, want) {
+				t.Errorf("WithRootSize = %+v, want %+v", got, want)
+			}
+			if !reflect.DeepEqual(*early, before) {
+				t.Errorf("WithRootSize changed its receiver: %+v, was %+v", *early, before)
+			}
+		})
+	}
+}

@@ -73,12 +73,10 @@ func DeriveUUID(seed, role string) string {
 // from seed. arch selects the GPT root partition type.
 func NewLayout(table, arch string, bootSize, rootSize int64, seed string) (*Layout, error) {
 	bootSize = roundUp(bootSize, Align)
-	rootSize = roundUp(rootSize, Align)
 	l := &Layout{Table: table}
 	l.Boot = Partition{Number: 1, Name: "boot", Start: Align, Size: bootSize}
-	l.Root = Partition{Number: 2, Name: "root", Start: Align + bootSize, Size: rootSize}
-	// 1 MiB at the end holds the backup GPT (and keeps MBR disks aligned).
-	l.Size = l.Root.Start + rootSize + Align
+	l.Root = Partition{Number: 2, Name: "root", Start: Align + bootSize}
+	l.sizeRoot(rootSize)
 	switch table {
 	case GPT:
 		rt, ok := rootTypes[arch]
@@ -100,6 +98,23 @@ func NewLayout(table, arch string, bootSize, rootSize int64, seed string) (*Layo
 		return nil, fmt.Errorf("disk: partition table %q: expected gpt or mbr", table)
 	}
 	return l, nil
+}
+
+// WithRootSize returns a copy of l whose root partition is rootSize
+// (rounded up to Align), the disk grown or shrunk to match; the
+// identifiers stay. A build lays the disk out before it knows the root
+// file system's size (fstab and the boot entry name the partitions) and
+// sizes the root once the file system is made.
+func (l *Layout) WithRootSize(rootSize int64) *Layout {
+	c := *l
+	c.sizeRoot(rootSize)
+	return &c
+}
+
+func (l *Layout) sizeRoot(rootSize int64) {
+	l.Root.Size = roundUp(rootSize, Align)
+	// 1 MiB at the end holds the backup GPT (and keeps MBR disks aligned).
+	l.Size = l.Root.Start + l.Root.Size + Align
 }
 
 // PARTUUID returns the PARTUUID by which Linux finds partition p.
