@@ -226,16 +226,16 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	if err := b.checkOutputs(); err != nil {
 		return nil, err
 	}
-	st := &state{b: b, res: &Result{}}
+	res, ws := &Result{}, &workspace{}
 	m := &phase.Manager{Out: b.opts.Status, DryRun: b.opts.DryRun, Live: b.opts.Live}
-	m.Add(b.phases(st)...)
+	m.Add(b.phases(ws, res)...)
 	if b.opts.DryRun {
 		err := m.Run(ctx)
 		if b.opts.Status != nil {
 			fmt.Fprintf(b.opts.Status, "would write to %s: %s\n", b.opts.OutDir, strings.Join(b.OutputNames(), ", "))
 		}
-		st.res.Phases = m.Results()
-		return st.res, err
+		res.Phases = m.Results()
+		return res, err
 	}
 
 	createdOut := false
@@ -260,9 +260,9 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		}
 		return nil, err
 	}
-	st.stage = stage
-	st.work = filepath.Join(stage, "work")
-	if err := os.Mkdir(st.work, 0o755); err != nil {
+	ws.stage = stage
+	ws.work = filepath.Join(stage, "work")
+	if err := os.Mkdir(ws.work, 0o755); err != nil {
 		return abandon(fmt.Errorf("staging directory: %w", err))
 	}
 	logPath := filepath.Join(stage, b.name+".build.log")
@@ -278,19 +278,19 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		logf.Close()
 		kept := filepath.Join(os.TempDir(), fmt.Sprintf("edgeimg-%s-%d.build.log", b.name, time.Now().Unix()))
 		if copyFile(logPath, kept) == nil {
-			st.res.LogPath = kept
+			res.LogPath = kept
 		}
 		os.RemoveAll(stage)
 		if createdOut {
 			os.Remove(b.opts.OutDir)
 		}
-		if st.res.LogPath != "" {
-			err = fmt.Errorf("%w\n(debug log: %s)", err, st.res.LogPath)
+		if res.LogPath != "" {
+			err = fmt.Errorf("%w\n(debug log: %s)", err, res.LogPath)
 		}
-		return st.res, err
+		return res, err
 	}
 	runErr := m.Run(ctx)
-	st.res.Phases = m.Results()
+	res.Phases = m.Results()
 	if runErr != nil {
 		return fail(runErr)
 	}
@@ -311,8 +311,8 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		}
 	}
 	os.RemoveAll(stage)
-	st.res.LogPath = filepath.Join(b.opts.OutDir, b.name+".build.log")
-	return st.res, nil
+	res.LogPath = filepath.Join(b.opts.OutDir, b.name+".build.log")
+	return res, nil
 }
 
 func copyFile(src, dst string) error {

@@ -102,34 +102,78 @@ func ReadLock(p string) (*Lock, error) {
 // lockedTools are the tools whose versions decide image bytes.
 var lockedTools = []string{"e2fsprogs", "libarchive13t64", "dosfstools", "mtools", "qemu-utils", "zstd", "xz-utils", "fdisk"}
 
-func (st *state) lockFile(ctx context.Context) error {
-	b := st.b
-	s := &b.opts.Spec.Spec
+// lockStep is "Lock file": edgeimg.lock (what went into the image) and
+// SHA256SUMS (of the outputs) in the staging directory.
+type lockStep struct {
+	b       *Builder
+	checked *checked
+	payload *nodePayload
+	tools   *toolsResult
+	base    *base
+	tree    *tree
+	disk    *rawDisk
+	outputs *outputs
+	ws      *workspace
+	res     *Result
+}
+
+func (s *lockStep) Title() string { return "Lock file" }
+
+func (s *lockStep) DryRun(_ context.Context, w io.Writer) error {
+	return dryLine(w, "%s (debs, tools, payload sha256, image digests, outputs) and %s", LockName, SumsName)
+}
+
+func (s *lockStep) Run(context.Context) error {
+	l, err := s.lock()
+	if err != nil {
+		return err
+	}
+	data, err := yaml.Marshal(l)
+	if err != nil {
+		return err
+	}
+	header := "# edgeimg.lock: what went into " + s.b.name + " (debs, tools, payload, images, outputs).\n"
+	if err := fsutil.WriteFile(filepath.Join(s.ws.stage, LockName), append([]byte(header), data...), 0o644); err != nil {
+		return err
+	}
+	s.res.Lock = l
+	s.res.Outputs = *s.outputs
+	var sums strings.Builder
+	for _, o := range *s.outputs {
+		fmt.Fprintf(&sums, "%s  %s\n", o.SHA256, o.File)
+	}
+	return fsutil.WriteFile(filepath.Join(s.ws.stage, SumsName), []byte(sums.String()), 0o644)
+}
+
+// lock is the Lock of the steps' results.
+func (s *lockStep) lock() (*Lock, error) {
+	b := s.b
+	lay := s.tree.layout
 	l := &Lock{
 		APIVersion: "edgeimg.io/v1alpha1", Kind: "Lock",
-		Image: LockImage{Name: b.opts.Spec.Metadata.Name, Board: b.board.Name, Arch: b.board.Arch, Kernel: st.kernel,
-			SpecSHA256: st.specSHA, RawSHA256: st.rawSHA, RootUUID: st.layout.PARTUUID(&st.layout.Root)},
+		Image: LockImage{Name: b.opts.Spec.Metadata.Name, Board: b.board.Name, Arch: b.board.Arch, Kernel: s.tree.kernel,
+			SpecSHA256: s.checked.specSHA, RawSHA256: s.disk.sha, RootUUID: lay.PARTUUID(&lay.Root)},
 		SourceDateEpoch: b.epoch,
-		Images:          st.images,
-		Outputs:         st.outputs,
+		Images:          s.payload.images,
+		Outputs:         *s.outputs,
 	}
-	if s.OS.Rootfs != "" {
-		l.Base = LockBase{Source: "spec.os.rootfs " + s.OS.Rootfs, CacheKey: st.baseKey, SHA256: st.baseSHA}
+	if rootfs := b.opts.Spec.Spec.OS.Rootfs; rootfs != "" {
+		l.Base = LockBase{Source: "spec.os.rootfs " + rootfs, CacheKey: s.base.key, SHA256: s.base.sha}
 	} else {
-		l.Base = LockBase{Source: "mmdebstrap", Suite: st.baseSpec.Suite, Mirror: st.baseSpec.Mirror, CacheKey: st.baseKey, SHA256: st.baseSHA}
+		l.Base = LockBase{Source: "mmdebstrap", Suite: s.base.debian.Suite, Mirror: s.base.debian.Mirror, CacheKey: s.base.key, SHA256: s.base.sha}
 	}
-	if status, ok := st.index.Files["/var/lib/dpkg/status"]; ok {
+	if status, ok := s.tree.index.Files["/var/lib/dpkg/status"]; ok {
 		pk, err := tools.ParseDpkgStatus(bytes.NewReader(status))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l.Base.Packages = pk
 	}
-	l.Tools = LockTools{Suite: tools.Suite, Mirror: b.toolsMirror(), CacheKey: st.tools.Key, Versions: map[string]string{}}
+	l.Tools = LockTools{Suite: tools.Suite, Mirror: b.toolsMirror(), CacheKey: s.tools.tree.Key, Versions: map[string]string{}}
 	for _, name := range lockedTools {
-		l.Tools.Versions[name] = st.toolsVer[name]
+		l.Tools.Versions[name] = s.tools.versions[name]
 	}
-	if p := st.payload; p != nil {
+	if p := s.payload.p; p != nil {
 		for _, f := range p.Files {
 			l.Payload.Files = append(l.Payload.Files, LockFile{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Size: f.Size, SHA256: f.SHA256})
 		}
@@ -141,27 +185,13 @@ func (st *state) lockFile(ctx context.Context) error {
 		for _, n := range nodes {
 			d, err := TreeDigest(p.Dirs[n])
 			if err != nil {
-				return err
+				return nil, err
 			}
 			d.Path = n
 			l.Payload.Dirs = append(l.Payload.Dirs, d)
 		}
 	}
-	data, err := yaml.Marshal(l)
-	if err != nil {
-		return err
-	}
-	header := "# edgeimg.lock: what went into " + b.name + " (debs, tools, payload, images, outputs).\n"
-	if err := fsutil.WriteFile(filepath.Join(st.stage, LockName), append([]byte(header), data...), 0o644); err != nil {
-		return err
-	}
-	st.res.Lock = l
-	st.res.Outputs = st.outputs
-	var sums strings.Builder
-	for _, o := range st.outputs {
-		fmt.Fprintf(&sums, "%s  %s\n", o.SHA256, o.File)
-	}
-	return fsutil.WriteFile(filepath.Join(st.stage, SumsName), []byte(sums.String()), 0o644)
+	return l, nil
 }
 
 // TreeDigest hashes a directory tree: every entry's relative path, type,
