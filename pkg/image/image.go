@@ -252,6 +252,9 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		}
 		return nil, fmt.Errorf("output directory: %w", err)
 	}
+	// The stage goes however Build returns (a panic in a phase included):
+	// on success the outputs were renamed out of it first.
+	defer os.RemoveAll(stage)
 	// abandon removes what this build created before the debug log exists.
 	abandon := func(err error) (*Result, error) {
 		os.RemoveAll(stage)
@@ -310,7 +313,6 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 			return fail(fmt.Errorf("commit %s: %w", n, err))
 		}
 	}
-	os.RemoveAll(stage)
 	res.LogPath = filepath.Join(b.opts.OutDir, b.name+".build.log")
 	return res, nil
 }
