@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/k0sproject/rig"
 	"github.com/urfave/cli/v2"
@@ -60,34 +59,27 @@ func runDeploy(c *cli.Context) error {
 	if _, err := printSpecIfDryRun(c, d); err != nil {
 		return err
 	}
-	hosts, err := deployHosts(c, &d.Spec)
+	hosts, err := deployHosts(c, d)
 	if err != nil {
 		return err
-	}
-	timeout, err := time.ParseDuration(d.Spec.Deploy.Timeout)
-	if err != nil {
-		return fmt.Errorf("spec.deploy.timeout: %w", err)
 	}
 	rig.SetLogger(deploy.RigLogger(c.App.ErrWriter, c.Bool("debug")))
 	t, err := prepare.ResolveTarget(d, "")
 	if err != nil {
 		return err
 	}
-	o := deploy.Options{
-		K0sVersion:       d.Spec.K0s.Version,
-		Arch:             t.Arch,
-		Memory:           d.Spec.Node.Memory.Value(),
-		Root:             c.String("root"),
-		UploadOnly:       c.Bool("upload-only") || c.String("root") != "",
-		Timeout:          timeout,
-		Concurrency:      d.Spec.Deploy.Concurrency,
-		DryRun:           c.Bool("dry-run"),
-		AcceptNewHostKey: c.Bool("accept-new-host-key"),
-		KnownHosts:       c.String("known-hosts"),
-		IgnoreSysinfo:    c.Bool("ignore-sysinfo"),
-		Log:              c.App.Writer,
-		Debug:            c.Bool("debug"),
+	o, err := deploy.OptionsFromSpec(d, t.Arch)
+	if err != nil {
+		return err
 	}
+	o.Root = c.String("root")
+	o.UploadOnly = c.Bool("upload-only") || o.Root != ""
+	o.DryRun = c.Bool("dry-run")
+	o.AcceptNewHostKey = c.Bool("accept-new-host-key")
+	o.KnownHosts = c.String("known-hosts")
+	o.IgnoreSysinfo = c.Bool("ignore-sysinfo")
+	o.Log = c.App.Writer
+	o.Debug = c.Bool("debug")
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -151,7 +143,7 @@ func payloadFromTree(dir string) (*payload.Payload, error) {
 }
 
 // deployHosts returns the --host targets, or spec.deploy.hosts.
-func deployHosts(c *cli.Context, s *spec.Spec) ([]deploy.Host, error) {
+func deployHosts(c *cli.Context, d *spec.Document) ([]deploy.Host, error) {
 	var hosts []deploy.Host
 	for _, arg := range commaList(c, "host") {
 		h, err := deploy.ParseHost(arg)
@@ -161,11 +153,8 @@ func deployHosts(c *cli.Context, s *spec.Spec) ([]deploy.Host, error) {
 		h.KeyPath, h.Sudo = c.String("ssh-key"), c.Bool("sudo")
 		hosts = append(hosts, h)
 	}
-	if len(hosts) > 0 {
-		return hosts, nil
-	}
-	for _, h := range s.Deploy.Hosts {
-		hosts = append(hosts, deploy.Host{Address: h.Address, Port: h.Port, User: h.User, KeyPath: h.KeyPath, Sudo: h.Sudo})
+	if len(hosts) == 0 {
+		hosts = deploy.HostsFromSpec(d)
 	}
 	if len(hosts) == 0 {
 		return nil, errors.New("no hosts: set spec.deploy.hosts or pass --host [USER@]ADDRESS[:PORT]")
