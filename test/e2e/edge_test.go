@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/edgestack"
 	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
 	"github.com/edgeimg/edgeimg/internal/testkit/process"
 	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
@@ -33,33 +34,6 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
-
-// specYAML is the test's edgeimg.yaml over the embedded default (1 CPU /
-// 1536Mi node, Knative Serving + Kourier 1.23.0, MetalLB v0.15.3, fit
-// strategy). Changes: the bridge network (kube-router is not buildable
-// here), kube-proxy leaving the conntrack sysctls alone (read-only in this
-// sandbox), and the hello service at minScale 0 so it can scale to zero.
-const specYAML = `apiVersion: edgeimg.io/v1alpha1
-kind: Image
-metadata:
-  name: e2e
-spec:
-  k0s:
-    network: bridge
-    config:
-      spec:
-        network:
-          kubeProxy:
-            extraArgs:
-              conntrack-max-per-core: "0"
-  services:
-    - name: hello
-      namespace: default
-      image: ghcr.io/knative/helloworld-go:latest
-      env:
-        TARGET: edgeimg
-      minScale: 0
-`
 
 // autoscalerWindows shortens Knative's scale-to-zero in the test's
 // config-autoscaler (Knative's minimum for both): a Revision without
@@ -118,9 +92,9 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	ctx := context.Background()
 	fixtures := testkit.FixturesDir(t)
 	reg := regtest.Start(t)
-	local := pushImages(t, reg, edgeImages(t))
+	local := edgestack.Push(t, reg, edgestack.Images(t))
 
-	doc, err := spec.Parse("e2e spec", []byte(specYAML))
+	doc, err := spec.Parse("e2e spec", []byte(edgestack.SpecYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +109,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		t.Fatalf("render: %v", err)
 	}
 	found, _ := airgap.Find(first.Bundle.Objects(), doc.Spec.Images.Extra, first.K0s.SystemImages())
-	doc.Spec.Images.Replace = replaceMap(t, found, local)
+	doc.Spec.Images.Replace = edgestack.ReplaceMap(t, found, local)
 	doc.Spec.Images.InsecureRegistries = []string{reg.Host}
 	if err := doc.Validate(); err != nil {
 		t.Fatalf("spec: %v", err)

@@ -167,7 +167,7 @@ const DebianCNIDir = "/usr/lib/cni"
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	requireHost(t)
-	bins := binaries(t)
+	bins := Binaries(t)
 	if opts.Timeout == 0 {
 		opts.Timeout = 4 * time.Minute
 	}
@@ -212,9 +212,11 @@ func requireHost(t testing.TB) {
 	testkit.Require(t, err == nil, "CNI plugins not found in "+DebianCNIDir+" (Debian package containernetworking-plugins)")
 }
 
-// binaries maps each name k0s runs from <data-dir>/bin to its host path:
-// built by hack/build-bins.sh and hack/build-containerd.sh, or Debian's.
-func binaries(t testing.TB) map[string]string {
+// Binaries maps each name k0s runs from <data-dir>/bin to its host path,
+// and "k0s" to the k0s binary: built by hack/build-bins.sh and
+// hack/build-containerd.sh, or Debian's. It skips (fails under
+// EDGEIMG_CI) when a build is missing.
+func Binaries(t testing.TB) map[string]string {
 	t.Helper()
 	bins := map[string]string{"k0s": testkit.Binary(t, "k0s")}
 	for _, b := range k0sBinaries {

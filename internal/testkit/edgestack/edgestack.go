@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package edgestack
 
 import (
 	"bytes"
@@ -21,6 +19,33 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 )
+
+// SpecYAML is the end-to-end harnesses' edgeimg.yaml over the embedded
+// default (1 CPU / 1536Mi node, Knative Serving + Kourier 1.23.0, MetalLB
+// v0.15.3, fit strategy). Changes: the bridge network (kube-router is not buildable
+// here), kube-proxy leaving the conntrack sysctls alone (read-only in this
+// sandbox), and the hello service at minScale 0 so it can scale to zero.
+const SpecYAML = `apiVersion: edgeimg.io/v1alpha1
+kind: Image
+metadata:
+  name: e2e
+spec:
+  k0s:
+    network: bridge
+    config:
+      spec:
+        network:
+          kubeProxy:
+            extraArgs:
+              conntrack-max-per-core: "0"
+  services:
+    - name: hello
+      namespace: default
+      image: ghcr.io/knative/helloworld-go:latest
+      env:
+        TARGET: edgeimg
+      minScale: 0
+`
 
 // imagesScript builds the programs packed into the images below.
 const imagesScript = "hack/e2e-images.sh"
@@ -69,9 +94,9 @@ func builtComponents(t testing.TB) map[string]component {
 	return out
 }
 
-// localImage is one image the test builds and pushes in place of an
+// Image is one image the test builds and pushes in place of an
 // upstream one.
-type localImage struct {
+type Image struct {
 	// upstream is the repository the manifests or k0s name, as
 	// go-containerregistry normalizes it.
 	upstream string
@@ -86,13 +111,13 @@ type localImage struct {
 // Deployments require a numeric non-root user (runAsNonRoot).
 const nonroot = "65532"
 
-// edgeImages builds every image the edge stack runs: the programs of
+// Images builds every image the edge stack runs: the programs of
 // hack/e2e-images.sh packed the way ko packs them (a static binary in one
 // layer on a base layer with /etc/passwd and /etc/group, the linux/<arch>
 // platform in the config), kube-proxy (k0s.KubeProxyImage), pause and
 // the hello app (testdata/testimage), and the Kourier stand-ins
 // (test/e2e/standin).
-func edgeImages(t testing.TB) []localImage {
+func Images(t testing.TB) []Image {
 	t.Helper()
 	comps := builtComponents(t)
 	root := testkit.ModuleRoot(t)
@@ -107,9 +132,9 @@ func edgeImages(t testing.TB) []localImage {
 		}
 		return p
 	}
-	ko := func(upstream, repo, tag, binPath, binName string, standin bool) localImage {
+	ko := func(upstream, repo, tag, binPath, binName string, standin bool) Image {
 		app := "/ko-app/" + binName
-		return localImage{upstream: upstream, repo: repo, tag: tag, standin: standin, image: ctrimage.Image{
+		return Image{upstream: upstream, repo: repo, tag: tag, standin: standin, image: ctrimage.Image{
 			Files:      append([]ctrimage.File{{Path: app, Source: binPath}}, base...),
 			Entrypoint: []string{app},
 			Env: []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin:/ko-app",
@@ -117,8 +142,8 @@ func edgeImages(t testing.TB) []localImage {
 			User: nonroot,
 		}}
 	}
-	plain := func(upstream, repo, tag, binPath, path, user string) localImage {
-		return localImage{upstream: upstream, repo: repo, tag: tag, image: ctrimage.Image{
+	plain := func(upstream, repo, tag, binPath, path, user string) Image {
+		return Image{upstream: upstream, repo: repo, tag: tag, image: ctrimage.Image{
 			Files:      append([]ctrimage.File{{Path: path, Source: binPath}}, base...),
 			Entrypoint: []string{path},
 			Env:        []string{"PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -128,7 +153,7 @@ func edgeImages(t testing.TB) []localImage {
 
 	const knativeRepo = "gcr.io/knative-releases/knative.dev/serving/cmd/"
 	kv := comps["knative-serving"].version
-	var out []localImage
+	var out []Image
 	for _, c := range []string{"activator", "autoscaler", "controller", "webhook", "queue"} {
 		out = append(out, ko(knativeRepo+c, "knative/serving/"+c, kv, binary("knative-serving", c), c, false))
 	}
@@ -144,15 +169,15 @@ func edgeImages(t testing.TB) []localImage {
 		plain("quay.io/k0sproject/coredns", "k0sproject/coredns", comps["coredns"].version, binary("coredns", "coredns"), "/coredns", ""),
 		// metrics-server's upstream image runs as 65534; k0s sets runAsUser 1000.
 		plain("quay.io/k0sproject/metrics-server", "k0sproject/metrics-server", comps["metrics-server"].version, binary("metrics-server", "metrics-server"), "/metrics-server", "65534"),
-		localImage{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: ctrimage.Image{
+		Image{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: ctrimage.Image{
 			Binary: app, Entrypoint: []string{"/testimage", "pause"}}},
-		localImage{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: "v1.33.13",
+		Image{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: "v1.33.13",
 			image: k0s.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
-		localImage{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: ctrimage.Image{
+		Image{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: ctrimage.Image{
 			Binary: app, Env: []string{"PATH=/"}}},
 		// Stand-ins (see package standin): not Kourier.
 		ko("gcr.io/knative-releases/knative.dev/net-kourier/cmd/kourier", "standin/net-kourier-controller", "standin", standin, "kourier", true),
-		localImage{upstream: "docker.io/envoyproxy/envoy", repo: "standin/kourier-gateway", tag: "standin", standin: true,
+		Image{upstream: "docker.io/envoyproxy/envoy", repo: "standin/kourier-gateway", tag: "standin", standin: true,
 			image: ctrimage.Image{
 				Files:      append([]ctrimage.File{{Path: "/usr/local/bin/envoy", Source: standin}}, base...),
 				Entrypoint: []string{"/usr/local/bin/envoy"},
@@ -186,9 +211,9 @@ func baseFiles(t testing.TB) []ctrimage.File {
 	return []ctrimage.File{{Path: "/etc/passwd", Source: passwd}, {Path: "/etc/group", Source: group}}
 }
 
-// pushImages packs every image and pushes it to the registry; it returns
+// Push packs every image and pushes it to the registry; it returns
 // each image's reference there, by upstream repository.
-func pushImages(t testing.TB, reg *regtest.Registry, imgs []localImage) map[string]string {
+func Push(t testing.TB, reg *regtest.Registry, imgs []Image) map[string]string {
 	t.Helper()
 	refs := map[string]string{}
 	for _, li := range imgs {
@@ -203,12 +228,12 @@ func pushImages(t testing.TB, reg *regtest.Registry, imgs []localImage) map[stri
 	return refs
 }
 
-// replaceMap is spec.images.replace for the references the rendered stacks
+// ReplaceMap is spec.images.replace for the references the rendered stacks
 // and the k0s config name: each whole reference as found (Knative's carry
 // upstream digests, which the images built here cannot match) mapped to
 // the image built here for its repository. A reference with no image built
 // here fails the test, naming it: the manifests grew an image.
-func replaceMap(t testing.TB, found []airgap.Ref, local map[string]string) map[string]string {
+func ReplaceMap(t testing.TB, found []airgap.Ref, local map[string]string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	var missing []string
