@@ -14,7 +14,7 @@
 //   - CleanUpper: undo its own effects after a later failure, or its own.
 //   - Releaser: give back what it holds (a connection) when the run ends,
 //     however it ends.
-//   - Detailer: a short note for its status line and the summary, such as
+//   - Detailer: a short note for its status line and its Result, such as
 //     "cached".
 //
 // The Manager runs phases in order and records a Result per phase. On the

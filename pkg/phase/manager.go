@@ -34,9 +34,6 @@ type Manager struct {
 // Add appends phases.
 func (m *Manager) Add(p ...Phase) { m.phases = append(m.phases, p...) }
 
-// Phases returns the phases added so far.
-func (m *Manager) Phases() []Phase { return append([]Phase(nil), m.phases...) }
-
 // Results returns one Result per phase of the last Run.
 func (m *Manager) Results() []Result { return append([]Result(nil), m.results...) }
 
@@ -130,20 +127,6 @@ func runOne(ctx context.Context, p Phase, dry bool) (Result, error) {
 		r.Status, r.Err = StatusFailed, err
 	}
 	return r, err
-}
-
-// Summary writes the per-phase durations of the last Run as a table.
-func (m *Manager) Summary(w io.Writer) {
-	var total time.Duration
-	width := 0
-	for _, r := range m.results {
-		width = max(width, len(r.Title))
-	}
-	for _, r := range m.results {
-		total += r.Duration
-		fmt.Fprintf(w, "  %-*s  %-7s  %8s  %s\n", width, r.Title, r.Status, r.Duration.Round(100*time.Millisecond), r.Detail)
-	}
-	fmt.Fprintf(w, "  %-*s  %-7s  %8s\n", width, "total", "", total.Round(100*time.Millisecond))
 }
 
 // FirstError returns the error of the failed phase of the last Run, if any.

@@ -101,11 +101,6 @@ func TestManager(t *testing.T) {
 			if tt.failAt >= 0 && !strings.Contains(out.String(), "b ... [FAILED]") {
 				t.Errorf("no FAILED line:\n%s", out.String())
 			}
-			var sum bytes.Buffer
-			m.Summary(&sum)
-			if !strings.Contains(sum.String(), "total") {
-				t.Errorf("summary lacks total:\n%s", sum.String())
-			}
 		})
 	}
 }
