@@ -6,9 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/edgeimg/edgeimg/pkg/bundle"
-	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/k0spath"
+	"github.com/edgeimg/edgeimg/pkg/prepare"
 )
 
 func manifestsCommand() *cli.Command {
@@ -36,10 +35,10 @@ never replaced.`,
 			&cli.StringFlag{Name: "data-dir", Usage: "k0s data dir on the node", Value: k0spath.DataDir},
 		),
 		Action: func(c *cli.Context) error {
-			out := c.String("output")
+			o := prepare.ManifestsOptions{Out: c.String("output"), Force: c.Bool("force"), DataDir: c.String("data-dir")}
 			if !c.Bool("dry-run") {
 				// Before rendering: a refused output costs the user nothing.
-				if err := fsutil.CheckDirOutput(out, c.Bool("force")); err != nil {
+				if err := o.Check(); err != nil {
 					return err
 				}
 			}
@@ -47,27 +46,14 @@ never replaced.`,
 			if done || err != nil {
 				return err
 			}
-			p, err := res.Bundle.Payload(bundle.Layout{DataDir: c.String("data-dir")})
+			tree, err := prepare.WriteManifests(c.Context, res.Bundle, o)
 			if err != nil {
 				return err
 			}
-			tmp, commit, abort, err := fsutil.StageDir(c.Context, out, c.Bool("force"))
-			if err != nil {
-				return err
-			}
-			if err := p.WriteTree(tmp); err != nil {
-				abort()
-				return err
-			}
-			if err := commit(); err != nil {
-				abort()
-				return err
-			}
-			live, staged := res.Bundle.StackNames()
 			w := c.App.Writer
-			fmt.Fprintf(w, "wrote %d files to %s\n", len(p.Files), out)
-			fmt.Fprintf(w, "  stacks:        %s\n", strings.Join(live, ", "))
-			fmt.Fprintf(w, "  staged stacks: %s (promoted by %s)\n", strings.Join(staged, ", "), bundle.PromoterUnitName)
+			fmt.Fprintf(w, "wrote %d files to %s\n", tree.Files, o.Out)
+			fmt.Fprintf(w, "  stacks:        %s\n", strings.Join(tree.Live, ", "))
+			fmt.Fprintf(w, "  staged stacks: %s (promoted by %s)\n", strings.Join(tree.Staged, ", "), tree.Promoter)
 			fmt.Fprintf(w, "  %d changes to upstream objects%s\n", len(res.Changes), map[bool]string{true: ":", false: " (--changes lists them)"}[c.Bool("changes")])
 			if c.Bool("changes") {
 				for _, ch := range res.Changes {

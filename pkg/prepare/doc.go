@@ -8,5 +8,6 @@
 // phases, with the images preloaded into containerd's root inside the disk
 // image; NewDeployPayload gives it in the form deploy uploads, the images as
 // one OCI bundle k0s imports. FindImages is the image set of the images
-// verbs: list, pull, preload, bundle.
+// verbs: list, pull, preload, bundle. WriteManifests writes the node's
+// manifests tree into a new directory for 'edgeimg manifests'.
 package prepare
