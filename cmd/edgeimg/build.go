@@ -77,9 +77,11 @@ func runBuild(c *cli.Context) error {
 	switch {
 	case c.Bool("os-only"):
 	case c.String("payload") != "":
-		if opts.Payload, err = payloadFromTree(c.String("payload")); err != nil {
+		dp, err := treePayload(c)
+		if err != nil {
 			return err
 		}
+		opts.Payload = dp.Payload
 		opts.EnableUnits = commaList(c, "enable-unit")
 	default:
 		t, err := prepare.ResolveTarget(d, "")

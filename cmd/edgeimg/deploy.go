@@ -15,7 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgeimg/edgeimg/pkg/deploy"
-	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/prepare"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -91,9 +90,11 @@ func runDeploy(c *cli.Context) error {
 			}
 		}
 		if dir := c.String("payload"); dir != "" {
-			if o.Payload, err = payloadFromTree(dir); err != nil {
+			dp, err := treePayload(c)
+			if err != nil {
 				return err
 			}
+			o.Payload = dp.Payload
 		}
 		results, err = deploy.Reset(ctx, hosts, o)
 	} else {
@@ -115,10 +116,13 @@ func runDeploy(c *cli.Context) error {
 // of o: the tree given with --payload, else the payload built from the
 // spec for the node t.
 func deployPayload(ctx context.Context, c *cli.Context, d *spec.Document, t prepare.Target, o *deploy.Options) error {
-	if dir := c.String("payload"); dir != "" {
-		p, err := payloadFromTree(dir)
-		o.Payload, o.InstallArgs = p, c.StringSlice("install-flag")
-		return err
+	if c.String("payload") != "" {
+		dp, err := treePayload(c)
+		if err != nil {
+			return err
+		}
+		o.Payload, o.InstallArgs = dp.Payload, dp.InstallFlags
+		return nil
 	}
 	ch, err := openCache(c)
 	if err != nil {
@@ -133,13 +137,15 @@ func deployPayload(ctx context.Context, c *cli.Context, d *spec.Document, t prep
 	return nil
 }
 
-// payloadFromTree is the payload of the files of --payload DIR.
-func payloadFromTree(dir string) (*payload.Payload, error) {
-	p, err := payload.FromTree(dir)
+// treePayload is the payload of the files of --payload DIR, installed
+// with --install-flag (deploy; build has no such flag).
+func treePayload(c *cli.Context) (*prepare.DeployPayload, error) {
+	dir := c.String("payload")
+	dp, err := prepare.TreePayload(dir, c.StringSlice("install-flag"))
 	if err != nil {
 		return nil, fmt.Errorf("--payload %s: %w", dir, err)
 	}
-	return p, nil
+	return dp, nil
 }
 
 // deployHosts returns the --host targets, or spec.deploy.hosts.

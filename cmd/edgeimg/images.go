@@ -10,7 +10,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/edgeimg/edgeimg/internal/humanize"
-	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/prepare"
 )
 
@@ -178,19 +177,19 @@ func imagesPull(c *cli.Context) (*prepare.ImageSet, int, error) {
 }
 
 func imagesPreload(c *cli.Context) error {
+	o := prepare.PreloadOptions{Root: c.String("root"), Force: c.Bool("force")}
 	// Before pulling: a refused root costs the user nothing.
-	if err := fsutil.CheckDirOutput(c.String("root"), c.Bool("force")); err != nil {
+	if err := o.Check(); err != nil {
 		return err
 	}
 	s, n, err := imagesPull(c)
 	if err != nil {
 		return err
 	}
-	root := c.String("root")
-	if err := s.Preload(c.Context, root, c.Bool("force")); err != nil {
+	if err := s.Preload(c.Context, o); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.ErrWriter, "preloaded %d images into %s (namespace %s)\n", n, root, prepare.Namespace)
+	fmt.Fprintf(c.App.ErrWriter, "preloaded %d images into %s (namespace %s)\n", n, o.Root, prepare.Namespace)
 	return nil
 }
 

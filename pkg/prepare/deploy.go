@@ -51,3 +51,14 @@ func NewDeployPayload(ctx context.Context, d *spec.Document, o Options) (*Deploy
 	}
 	return &DeployPayload{Payload: p, InstallFlags: n.Render.K0s.InstallFlags(), DataDir: n.Render.DataDir, Warnings: n.Warnings}, nil
 }
+
+// TreePayload is the payload of the files under dir, laid out as on the
+// node (payload.FromTree), installed with installFlags: what deploy
+// uploads instead of a payload built from a spec. DataDir is left empty.
+func TreePayload(dir string, installFlags []string) (*DeployPayload, error) {
+	p, err := payload.FromTree(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &DeployPayload{Payload: p, InstallFlags: installFlags}, nil
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/render"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
@@ -109,13 +110,24 @@ func (s *ImageSet) Pull(ctx context.Context) (*airgap.Result, error) {
 	return res, nil
 }
 
-// Preload writes the pulled images into a new containerd root; force
-// replaces what is at root.
-func (s *ImageSet) Preload(ctx context.Context, root string, force bool) error {
+// PreloadOptions say where Preload writes the images.
+type PreloadOptions struct {
+	// Root is the containerd root to create (k0s: k0spath.Containerd).
+	Root string
+	// Force replaces a file, a symlink or a non-empty directory at Root.
+	Force bool
+}
+
+// Check reports, before anything is pulled, whether Preload would refuse
+// o.Root.
+func (o PreloadOptions) Check() error { return fsutil.CheckDirOutput(o.Root, o.Force) }
+
+// Preload writes the pulled images into a new containerd root.
+func (s *ImageSet) Preload(ctx context.Context, o PreloadOptions) error {
 	if s.pulled == nil {
 		return errors.New("preload: nothing pulled yet")
 	}
-	return s.store.Preload(ctx, root, s.pulled.Images, airgap.PreloadOptions{Force: force})
+	return s.store.Preload(ctx, o.Root, s.pulled.Images, airgap.PreloadOptions{Force: o.Force})
 }
 
 // WriteBundle writes the pulled images as one uncompressed OCI-layout tar
