@@ -5,6 +5,7 @@
 #                kube-apiserver, sshd, mkfs, QEMU), after installing what they need
 #   make fuzz    every fuzz target for 2 minutes (make test runs each 20 s)
 #   make e2e     the end-to-end run on a real k0s built from source
+#   make e2e-vm  the built image booted in QEMU as a device, checked over SSH
 #   make bench   benchmarks, printing figures
 #   make check-deps  install-deps.sh proven on a fresh Debian root
 #   make vuln    govulncheck against an offline vulndb; fails on fixable findings
@@ -32,7 +33,7 @@ BIN := bin/edgeimg
 OUT ?= out
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build image deps check-deps vuln testbins test e2e e2ebins levers bench lint clean
+.PHONY: all build image deps check-deps vuln testbins test e2e e2e-vm e2ebins levers bench lint clean
 
 all: build
 
@@ -83,6 +84,13 @@ fuzz:
 e2e: e2ebins
 	EDGEIMG_CI=1 $(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e
 
+# e2e-vm builds the end-to-end spec's image (x86_64-efi, raw and qcow2)
+# with the source-built k0s and images, writes a device file with edgeimg
+# device-config, boots it in QEMU (TCG, 1 vCPU, 1536 MiB, no route out)
+# and checks the stack on it over SSH and the forwarded API port; as root.
+e2e-vm: e2ebins
+	EDGEIMG_CI=1 $(GO) test -tags e2evm -count=1 -v -timeout 120m ./test/e2evm
+
 e2ebins: deps
 	bash hack/build-bins.sh -q all >/dev/null
 	bash hack/build-containerd.sh -q >/dev/null
@@ -104,6 +112,7 @@ lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e
+	$(GO) vet -tags e2evm ./test/e2evm
 	bash hack/check-layout.sh
 	shellcheck -x hack/*.sh hack/lib/*.sh hack/bench/*.sh pkg/bundle/*.sh overlays/base/usr/lib/edgeimg/device-config overlays/base/usr/lib/edgeimg/growroot
 

@@ -45,12 +45,20 @@ type Config struct {
 	CPUs      int
 	// SerialLog receives the serial console.
 	SerialLog string
+	// Restrict isolates the guest from the host's network (user-net
+	// restrict=on): nothing but the forwarded ports.
+	Restrict bool
+	// Forward lists guest TCP ports, besides 22, forwarded to free ports
+	// on the host's loopback (VM.Ports).
+	Forward []int
 }
 
 // VM is a running QEMU (TCG) VM with its SSH port forwarded to the host.
 type VM struct {
 	cmd     *exec.Cmd
 	SSHPort int
+	// Ports maps each port of Config.Forward to its host port.
+	Ports   map[int]int
 	Serial  string
 	Started time.Time
 	done    chan error
@@ -100,6 +108,19 @@ func Start(t testing.TB, cfg Config) *VM {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
+	netdev := fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", port)
+	if cfg.Restrict {
+		netdev += ",restrict=on"
+	}
+	ports := map[int]int{}
+	for _, g := range cfg.Forward {
+		h, err := testkit.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[g] = h
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", h, g)
+	}
 	args := []string{
 		"-accel", "tcg", "-m", strconv.FormatInt(cfg.MemoryMiB, 10), "-smp", strconv.Itoa(cfg.CPUs),
 		"-nographic", "-no-reboot", "-nodefaults",
@@ -107,7 +128,7 @@ func Start(t testing.TB, cfg Config) *VM {
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
 		"-drive", "file=" + cfg.Disk + ",format=raw,if=none,id=d0",
 		"-device", "virtio-blk-pci,drive=d0",
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", port),
+		"-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=n0",
 		"-serial", "file:" + cfg.SerialLog,
 		"-monitor", "none",
@@ -120,7 +141,7 @@ func Start(t testing.TB, cfg Config) *VM {
 	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	vm := &VM{cmd: cmd, SSHPort: port, Serial: cfg.SerialLog, Started: time.Now(), done: make(chan error, 1)}
+	vm := &VM{cmd: cmd, SSHPort: port, Ports: ports, Serial: cfg.SerialLog, Started: time.Now(), done: make(chan error, 1)}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}

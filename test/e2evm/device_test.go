@@ -1,0 +1,494 @@
+//go:build e2evm
+
+package e2evm
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
+	"github.com/edgeimg/edgeimg/pkg/bundle"
+	"github.com/edgeimg/edgeimg/pkg/k0spath"
+)
+
+// helloBody is what the hello app answers with the spec's TARGET.
+const helloBody = "Hello edgeimg!\n"
+
+// apiPort is k0s's API port, forwarded to the host.
+const apiPort = 6443
+
+// bootMilestones are the serial-console lines boot times are taken from.
+var bootMilestones = map[string]*regexp.Regexp{
+	"multi-user": regexp.MustCompile(`Reached target .*multi-user\.target`),
+	"k0s":        regexp.MustCompile(`Started .*k0scontroller\.service`),
+}
+
+// TestDevice builds the image, writes its device file, boots it as a
+// device (1 vCPU, the spec's memory, no route out) and checks the
+// product's promise on it: k0s started by the rendered unit, the node
+// Ready with the device file's labels, nothing imported or pulled, every
+// stack applied (the staged ones by the promoter), MetalLB giving Kourier
+// the device file's first address, hello Ready, scaled to zero and
+// answering 200 through the activator from zero, no OOM kill, no restart.
+// It logs the timings from power-on and the idle node's memory.
+func TestDevice(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Minute)
+	defer cancel()
+	bi := buildImage(ctx, t)
+	writeDeviceConfig(t, bi.raw)
+	fi, err := os.Stat(bi.raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for k0s's state, as a user flashing a bigger medium; the
+	// image grows its root on first boot.
+	imagebuild.ResizeRaw(t, bi.raw, fi.Size()+2<<30)
+
+	mem := bi.doc.Spec.Node.Memory.Value() >> 20
+	bootCtx, bootCancel := context.WithTimeout(ctx, 15*time.Minute)
+	vm := qemu.Boot(bootCtx, t, qemu.Config{Arch: "amd64", Disk: bi.raw, MemoryMiB: mem, CPUs: 1, Restrict: true, Forward: []int{apiPort}},
+		bootMilestones, "root", ssh.PublicKeys(bi.signer))
+	bootCancel()
+	d := &device{t: t, vm: vm, bi: bi, times: map[string]time.Duration{}}
+	t.Cleanup(d.dumpOnFailure)
+	d.times["multi-user"] = vm.Milestones["multi-user"]
+	d.times["k0s started"] = vm.Milestones["k0s"]
+	t.Logf("VM (TCG, 1 vCPU, %d MiB, user-net restrict=on): multi-user.target %s, k0scontroller.service started %s after power-on",
+		mem, fmtDur(d.times["multi-user"]), fmtDur(d.times["k0s started"]))
+	d.measureClock()
+
+	d.checkUnit()
+	if got := vm.Run("hostname"); got != deviceHostname {
+		t.Errorf("hostname %q, want the device file's %s", got, deviceHostname)
+	}
+	c := d.waitAPI(ctx)
+	node := d.waitNode(ctx, c)
+	for k, v := range deviceLabels {
+		if node.Labels[k] != v {
+			t.Errorf("node label %s=%q, want the device file's %q", k, node.Labels[k], v)
+		}
+	}
+	if node.Name != deviceHostname {
+		t.Errorf("node %s, want the device file's hostname %s", node.Name, deviceHostname)
+	}
+	d.waitStacks(ctx, c)
+	d.waitPromoter(ctx)
+	rev := d.waitHello(ctx, c)
+	d.checkLoadBalancer(ctx, c)
+	d.checkNoImports(ctx, c)
+	d.checkPods(ctx, c)
+
+	// Scale to zero (Knative's default windows: ~90 s without traffic),
+	// then back from zero on a request through the activator.
+	if err := poll(ctx, 5*time.Second, 10*time.Minute, func() (bool, string) {
+		n := len(d.helloPods(ctx, c, rev))
+		return n == 0, fmt.Sprintf("%d hello pods", n)
+	}); err != nil {
+		t.Fatalf("hello did not scale to zero: %v", err)
+	}
+	t.Logf("hello scaled to zero")
+	start := time.Now()
+	code, body, err := d.activatorRequest(ctx, c, "default", rev)
+	if err != nil {
+		t.Fatalf("request through the activator: %v", err)
+	}
+	if code != 200 || body != helloBody {
+		t.Fatalf("request through the activator: %d %q, want 200 %q", code, body, helloBody)
+	}
+	t.Logf("hello answered 200 %q through the activator %s after the request, from zero pods", strings.TrimSpace(body), time.Since(start).Round(time.Millisecond))
+
+	d.checkNoImports(ctx, c)
+	d.checkPods(ctx, c)
+	d.checkNoOOM()
+	t.Log(d.timingTable())
+	t.Logf("idle node memory (TCG guest):\n%s", d.memory())
+}
+
+// device is the booted image under test.
+type device struct {
+	t     *testing.T
+	vm    *qemu.Booted
+	bi    *built
+	times map[string]time.Duration
+	// skew is the host's wall clock minus the guest's.
+	skew time.Duration
+}
+
+// at maps a guest time stamp to the time since power-on.
+func (d *device) at(ts time.Time) time.Duration {
+	return ts.Add(d.skew).Sub(d.vm.VM.Started)
+}
+
+// measureClock measures the guest's wall clock against the host's.
+func (d *device) measureClock() {
+	before := time.Now()
+	out := d.vm.Run("date +%s.%N")
+	after := time.Now()
+	f, err := strconv.ParseFloat(out, 64)
+	if err != nil {
+		d.t.Fatalf("guest date %q: %v", out, err)
+	}
+	guest := time.Unix(0, int64(f*1e9))
+	mid := before.Add(after.Sub(before) / 2)
+	d.skew = mid.Sub(guest)
+	d.t.Logf("guest clock %s behind the host's (±%s)", d.skew.Round(time.Millisecond), (after.Sub(before) / 2).Round(time.Millisecond))
+}
+
+// checkUnit checks that k0s runs from the unit `edgeimg build` rendered,
+// byte for byte.
+func (d *device) checkUnit() {
+	t := d.t
+	var want string
+	for _, f := range d.bi.p.Files {
+		if f.Path == k0spath.UnitPath {
+			want = f.SHA256
+		}
+	}
+	if want == "" {
+		t.Fatalf("the payload has no %s", k0spath.UnitPath)
+	}
+	if got := d.vm.Run("sha256sum " + k0spath.UnitPath + " | cut -c1-64"); got != want {
+		t.Errorf("%s on the device: sha256 %s, the rendered unit's %s", k0spath.UnitPath, got, want)
+	}
+	if got := d.vm.Run("systemctl show -p FragmentPath --value " + k0spath.UnitName); got != k0spath.UnitPath {
+		t.Errorf("%s loaded from %q", k0spath.UnitName, got)
+	}
+	if got := d.vm.Run("systemctl is-active " + k0spath.UnitName + " || true"); got != "active" {
+		t.Fatalf("%s is %q", k0spath.UnitName, got)
+	}
+}
+
+// waitPromoter waits for the staged-stack promoter's unit to finish with
+// success.
+func (d *device) waitPromoter(ctx context.Context) {
+	t := d.t
+	unit := bundle.PromoterUnitName
+	if err := poll(ctx, 5*time.Second, 20*time.Minute, func() (bool, string) {
+		out, err := qemu.SSHRun(d.vm.Client, "systemctl show -p ActiveState,SubState,Result "+unit)
+		if err != nil {
+			return false, err.Error()
+		}
+		s := strings.Join(strings.Fields(out), " ")
+		switch {
+		case strings.Contains(s, "Result=success") && (strings.Contains(s, "SubState=exited") || strings.Contains(s, "SubState=dead")):
+			return true, s
+		case strings.Contains(s, "ActiveState=failed"):
+			return true, s
+		}
+		return false, s
+	}); err != nil {
+		t.Fatalf("%s did not finish: %v", unit, err)
+	}
+	out := d.vm.Run("journalctl -b -u " + unit + " --no-pager -o cat | tail -n 40")
+	if got := d.vm.Run("systemctl show -p Result --value " + unit); got != "success" {
+		t.Fatalf("%s: Result=%s\n%s", unit, got, out)
+	}
+	for _, s := range d.bi.first.Bundle.Staged {
+		if !strings.Contains(out, "promote-staged: "+s.Name+": applied") {
+			t.Errorf("the promoter's journal does not report %s applied:\n%s", s.Name, out)
+		}
+	}
+	t.Logf("%s succeeded", unit)
+}
+
+// checkNoOOM checks the kernel log for OOM kills.
+func (d *device) checkNoOOM() {
+	if out := d.vm.Run("journalctl -k -b --no-pager -o cat | grep -iE 'out of memory|oom-kill|invoked oom-killer' || true"); out != "" {
+		d.t.Errorf("OOM in the kernel log:\n%s", out)
+	}
+}
+
+// checkNoImports checks that nothing was imported or pulled: the content
+// store holds exactly the preloaded blobs, k0s's journal has no import,
+// <data-dir>/images is empty and no pod event reports a pull.
+func (d *device) checkNoImports(ctx context.Context, c *clients) {
+	t := d.t
+	got := strings.Fields(d.vm.Run("ls " + k0spath.Containerd(k0spath.DataDir) + "/" + blobsDir + " | sort"))
+	if strings.Join(got, " ") != strings.Join(d.bi.blobs, " ") {
+		t.Errorf("containerd's content store on the device: %d blobs, the preloaded %d", len(got), len(d.bi.blobs))
+	}
+	if out := d.vm.Run("journalctl -u " + k0spath.UnitName + " --no-pager -o cat | grep -E 'Loading OCI bundle /|Imported image' || true"); out != "" {
+		t.Errorf("k0s imported images:\n%s", testkit.Tail(out, 10))
+	}
+	if n := d.vm.Run("ls -A " + k0spath.Images(k0spath.DataDir) + " 2>/dev/null | wc -l"); n != "0" {
+		t.Errorf("%s: %s entries, want none", k0spath.Images(k0spath.DataDir), n)
+	}
+	if evs := c.events(ctx, "Pulling", "Failed", "ErrImageNeverPull"); len(evs) > 0 {
+		t.Errorf("image pulls or failures:\n%s", strings.Join(evs, "\n"))
+	}
+}
+
+// checkPods checks that no pod is Pending and no container restarted.
+func (d *device) checkPods(ctx context.Context, c *clients) {
+	t := d.t
+	list, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range list.Items {
+		if p.Status.Phase == corev1.PodPending {
+			t.Errorf("pod %s/%s Pending: %s", p.Namespace, p.Name, podSummary(&p))
+		}
+		for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+			if cs.RestartCount > 0 {
+				t.Errorf("pod %s/%s: container %s restarted %d times (last: %+v)", p.Namespace, p.Name, cs.Name, cs.RestartCount, cs.LastTerminationState.Terminated)
+			}
+		}
+	}
+}
+
+// checkLoadBalancer checks that MetalLB gave Kourier's LoadBalancer
+// Service the device file's first address.
+func (d *device) checkLoadBalancer(ctx context.Context, c *clients) {
+	if err := poll(ctx, 2*time.Second, 5*time.Minute, func() (bool, string) {
+		svc, err := c.cs.CoreV1().Services("kourier-system").Get(ctx, "kourier", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.IP == deviceLBFirst {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("load balancer status %+v", svc.Status.LoadBalancer.Ingress)
+	}); err != nil {
+		d.t.Errorf("MetalLB did not give kourier-system/kourier the device file's %s: %v", deviceLBFirst, err)
+	}
+}
+
+// activatorRequest sends a request for the revision to Knative's
+// activator Service, through a TCP connection the device opens (SSH
+// direct-tcpip): the guest has no route from the host otherwise.
+func (d *device) activatorRequest(ctx context.Context, c *clients, ns, revision string) (int, string, error) {
+	svc, err := c.cs.CoreV1().Services("knative-serving").Get(ctx, "activator-service", metav1.GetOptions{})
+	if err != nil {
+		return 0, "", err
+	}
+	port := int32(0)
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "http" {
+			port = p.Port
+		}
+	}
+	if port == 0 {
+		return 0, "", fmt.Errorf("activator-service has no http port: %+v", svc.Spec.Ports)
+	}
+	url := fmt.Sprintf("http://%s/", net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(port)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = revision + "." + ns + ".svc.cluster.local"
+	req.Header.Set("Knative-Serving-Namespace", ns)
+	req.Header.Set("Knative-Serving-Revision", revision)
+	hc := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
+		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
+			return d.vm.Client.Dial(network, addr)
+		},
+	}}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, string(body), err
+}
+
+// waitAPI waits for the API server's /readyz on the forwarded port and
+// returns clients with the device's admin kubeconfig pointed there.
+func (d *device) waitAPI(ctx context.Context) *clients {
+	t := d.t
+	host := fmt.Sprintf("https://127.0.0.1:%d", d.vm.VM.Ports[apiPort])
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	if err := poll(ctx, 2*time.Second, 30*time.Minute, func() (bool, string) {
+		resp, err := hc.Get(host + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	}); err != nil {
+		t.Fatalf("API server /readyz on the forwarded port: %v", err)
+	}
+	d.times["API ready"] = time.Since(d.vm.VM.Started)
+	t.Logf("API server ready %s after power-on (polled every 2 s)", fmtDur(d.times["API ready"]))
+	admin := d.vm.Run("cat " + k0spath.DataDir + "/pki/admin.conf")
+	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(admin))
+	if err != nil {
+		t.Fatalf("admin.conf: %v", err)
+	}
+	cfg.Host = host
+	cfg.Timeout = 30 * time.Second
+	return newClients(t, cfg)
+}
+
+// waitNode waits for the one node to be Ready.
+func (d *device) waitNode(ctx context.Context, c *clients) *corev1.Node {
+	t := d.t
+	var node *corev1.Node
+	if err := poll(ctx, 2*time.Second, 30*time.Minute, func() (bool, string) {
+		nodes, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(nodes.Items) != 1 {
+			return false, fmt.Sprintf("%d nodes", len(nodes.Items))
+		}
+		node = &nodes.Items[0]
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				if cond.Status == corev1.ConditionTrue {
+					d.times["node Ready"] = d.at(cond.LastTransitionTime.Time)
+					return true, ""
+				}
+				return false, cond.Reason + ": " + cond.Message
+			}
+		}
+		return false, "no Ready condition"
+	}); err != nil {
+		t.Fatalf("node not Ready: %v", err)
+	}
+	t.Logf("node %s Ready %s after power-on; capacity %s CPU / %s, allocatable %s CPU / %s", node.Name, fmtDur(d.times["node Ready"]),
+		node.Status.Capacity.Cpu(), node.Status.Capacity.Memory(), node.Status.Allocatable.Cpu(), node.Status.Allocatable.Memory())
+	return node
+}
+
+// waitStacks waits until the API server has every object of every stack,
+// live and staged.
+func (d *device) waitStacks(ctx context.Context, c *clients) {
+	t := d.t
+	var last time.Time
+	if err := poll(ctx, 5*time.Second, 45*time.Minute, func() (bool, string) {
+		m, l := c.missingObjects(ctx, d.bi.first.Bundle)
+		last = l
+		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v", len(m), head(m, 5))
+	}); err != nil {
+		t.Fatalf("stacks not applied: %v", err)
+	}
+	d.times["stacks applied"] = d.at(last.Add(500 * time.Millisecond))
+	t.Logf("every object of every stack applied %s after power-on (%d live stacks, %d staged)", fmtDur(d.times["stacks applied"]),
+		len(d.bi.first.Bundle.Stacks), len(d.bi.first.Bundle.Staged))
+}
+
+// waitHello waits for the hello Knative Service to be Ready and returns
+// its latest ready Revision.
+func (d *device) waitHello(ctx context.Context, c *clients) string {
+	t := d.t
+	var ksvc *unstructured.Unstructured
+	if err := poll(ctx, 5*time.Second, 45*time.Minute, func() (bool, string) {
+		var err error
+		ksvc, err = c.dyn.Resource(ksvcGVR).Namespace("default").Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		st, msg := condition(ksvc, "Ready")
+		return st == "True", msg
+	}); err != nil {
+		t.Fatalf("Knative Service hello not Ready: %v", err)
+	}
+	if ts, err := conditionTime(ksvc, "Ready"); err == nil {
+		d.times["hello Ready"] = d.at(ts.Add(500 * time.Millisecond))
+	}
+	rev, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestReadyRevisionName")
+	t.Logf("Knative Service hello Ready %s after power-on (Revision %s)", fmtDur(d.times["hello Ready"]), rev)
+	return rev
+}
+
+func (d *device) helloPods(ctx context.Context, c *clients, rev string) []corev1.Pod {
+	list, err := c.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/revision=" + rev})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return list.Items
+}
+
+// timingTable is the boot's milestones from power-on.
+func (d *device) timingTable() string {
+	var b strings.Builder
+	b.WriteString("timings from power-on (QEMU TCG on this machine, 1 vCPU; guest time stamps ±1 s):\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	prev := time.Duration(0)
+	for _, m := range []struct{ name, how string }{
+		{"multi-user", "serial console"},
+		{"k0s started", "serial console"},
+		{"API ready", "/readyz polled every 2 s"},
+		{"node Ready", "Ready condition"},
+		{"stacks applied", "last object created"},
+		{"hello Ready", "Ready condition"},
+	} {
+		v := d.times[m.name]
+		fmt.Fprintf(tw, "  %s\t%s\t+%s\t(%s)\n", m.name, fmtDur(v), fmtDur(v-prev), m.how)
+		if v > 0 {
+			prev = v
+		}
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// memory is the idle node's memory: free, the largest processes by PSS,
+// swap.
+func (d *device) memory() string {
+	return d.vm.Run(`free -m; echo; echo "PSS (MiB) by process name:";
+for p in /proc/[0-9]*; do s=$(awk '/^Pss:/{print $2}' $p/smaps_rollup 2>/dev/null); [ -n "$s" ] && echo "$s $(cat $p/comm)"; done |
+awk '{s[$2]+=$1; t+=$1} END {for (k in s) printf "%8.1f %s\n", s[k]/1024, k; printf "%8.1f total\n", t/1024}' | sort -rn | head -n 20;
+echo; swapon --show || true`)
+}
+
+// dumpOnFailure logs the tail of k0s's journal when the test failed (the
+// VM's serial log tail is logged by qemu.Start).
+func (d *device) dumpOnFailure() {
+	if !d.t.Failed() {
+		return
+	}
+	out, err := qemu.SSHRun(d.vm.Client, "journalctl -u "+k0spath.UnitName+" --no-pager -o short-monotonic | tail -n 80")
+	d.t.Logf("--- journalctl -u %s (tail, err %v)\n%s", k0spath.UnitName, err, out)
+	out, err = qemu.SSHRun(d.vm.Client, "systemctl --failed --no-pager; "+k0spath.Binary+" kubectl get pods -A -o wide 2>&1 | head -n 40")
+	d.t.Logf("--- failed units, pods (err %v)\n%s", err, out)
+}
+
+// poll calls f every interval until it reports done, within limit and
+// ctx, returning f's last note when time runs out.
+func poll(ctx context.Context, interval, limit time.Duration, f func() (done bool, note string)) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var note string
+	for {
+		var done bool
+		if done, note = f(); done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %s)", ctx.Err(), note)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
