@@ -4,7 +4,6 @@ package e2evm
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
@@ -314,14 +314,36 @@ func (d *device) activatorRequest(ctx context.Context, c *clients, ns, revision 
 	return resp.StatusCode, string(body), err
 }
 
-// waitAPI waits for the API server's /readyz on the forwarded port and
-// returns clients with the device's admin kubeconfig pointed there.
+// waitAPI waits for the admin kubeconfig and the API server's /readyz on
+// the forwarded port (k0s turns anonymous requests away: asked as the
+// admin), and returns clients with that kubeconfig pointed there.
 func (d *device) waitAPI(ctx context.Context) *clients {
 	t := d.t
-	host := fmt.Sprintf("https://127.0.0.1:%d", d.vm.VM.Ports[apiPort])
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	admin := k0spath.DataDir + "/pki/admin.conf"
+	var data string
 	if err := poll(ctx, 2*time.Second, 30*time.Minute, func() (bool, string) {
-		resp, err := hc.Get(host + "/readyz")
+		out, err := qemu.SSHRun(d.vm.Client, "cat "+admin)
+		data = out
+		return err == nil, fmt.Sprint(err)
+	}); err != nil {
+		t.Fatalf("%s: %v", admin, err)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(data))
+	if err != nil {
+		t.Fatalf("%s: %v", admin, err)
+	}
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", d.vm.VM.Ports[apiPort])
+	cfg.Timeout = 30 * time.Second
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(ctx, 2*time.Second, 30*time.Minute, func() (bool, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+"/readyz", nil)
+		if err != nil {
+			return false, err.Error()
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -331,14 +353,7 @@ func (d *device) waitAPI(ctx context.Context) *clients {
 		t.Fatalf("API server /readyz on the forwarded port: %v", err)
 	}
 	d.times["API ready"] = time.Since(d.vm.VM.Started)
-	t.Logf("API server ready %s after power-on (polled every 2 s)", fmtDur(d.times["API ready"]))
-	admin := d.vm.Run("cat " + k0spath.DataDir + "/pki/admin.conf")
-	cfg, err := clientcmd.RESTConfigFromKubeConfig([]byte(admin))
-	if err != nil {
-		t.Fatalf("admin.conf: %v", err)
-	}
-	cfg.Host = host
-	cfg.Timeout = 30 * time.Second
+	t.Logf("API server ready %s after power-on (/readyz polled every 2 s)", fmtDur(d.times["API ready"]))
 	return newClients(t, cfg)
 }
 
