@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/edgeimg/edgeimg/pkg/fsutil"
 	"github.com/edgeimg/edgeimg/pkg/k0spath"
+	"github.com/edgeimg/edgeimg/pkg/prepare"
 )
 
 func k0sconfigCommand() *cli.Command {
@@ -44,52 +44,19 @@ unit that command writes, --images the k0s system images the node needs.`,
 			if done || err != nil {
 				return err
 			}
-			cfg := res.K0s
-			var out []byte
+			o := prepare.K0sConfigOptions{K0sPath: c.String("k0s-path"), File: c.String("output"), Force: c.Bool("force")}
 			switch {
 			case c.Bool("flags"):
-				out = []byte(shellJoin(cfg.InstallFlags()) + "\n")
+				o.Form = prepare.K0sInstallFlags
 			case c.Bool("unit"):
-				p := c.String("k0s-path")
-				if !strings.HasPrefix(p, "/") {
-					return fmt.Errorf("--k0s-path %q: expected an absolute path on the node", p)
+				if !strings.HasPrefix(o.K0sPath, "/") {
+					return fmt.Errorf("--k0s-path %q: expected an absolute path on the node", o.K0sPath)
 				}
-				out = cfg.Unit(p)
+				o.Form = prepare.K0sUnit
 			case c.Bool("images"):
-				out = []byte(strings.Join(cfg.SystemImages(), "\n") + "\n")
-			default:
-				if out, err = cfg.YAML(); err != nil {
-					return err
-				}
+				o.Form = prepare.K0sSystemImages
 			}
-			return writeOutput(c, out)
+			return prepare.WriteK0sConfig(c.App.Writer, res.K0s, o)
 		},
 	}
-}
-
-// writeOutput writes to -o FILE atomically, refusing to replace an
-// existing file without --force, or to stdout.
-func writeOutput(c *cli.Context, data []byte) error {
-	path := c.String("output")
-	if path == "" || path == "-" {
-		_, err := c.App.Writer.Write(data)
-		return err
-	}
-	if err := fsutil.CheckFileOutput(path, c.Bool("force")); err != nil {
-		return err
-	}
-	return fsutil.WriteFile(path, data, 0o644)
-}
-
-// shellJoin quotes arguments that need it for a POSIX shell.
-func shellJoin(args []string) string {
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=/.,:+@%") == "" {
-			quoted[i] = a
-			continue
-		}
-		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(quoted, " ")
 }

@@ -9,5 +9,6 @@
 // image; NewDeployPayload gives it in the form deploy uploads, the images as
 // one OCI bundle k0s imports. FindImages is the image set of the images
 // verbs: list, pull, preload, bundle. WriteManifests writes the node's
-// manifests tree into a new directory for 'edgeimg manifests'.
+// manifests tree into a new directory for 'edgeimg manifests', WriteK0sConfig
+// one form of its k0s config for 'edgeimg k0sconfig'.
 package prepare
