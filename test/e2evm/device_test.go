@@ -82,16 +82,19 @@ func TestDevice(t *testing.T) {
 	}
 	c := d.waitAPI(ctx)
 	node := d.waitNode(ctx, c)
-	for k, v := range deviceLabels {
-		if node.Labels[k] != v {
-			t.Errorf("node label %s=%q, want the device file's %q", k, node.Labels[k], v)
-		}
-	}
 	if node.Name != deviceHostname {
 		t.Errorf("node %s, want the device file's hostname %s", node.Name, deviceHostname)
 	}
 	d.waitStacks(ctx, c)
 	d.waitPromoter(ctx)
+	// The promoter labels the node from the device file once it has
+	// registered.
+	node = d.waitNode(ctx, c)
+	for k, v := range deviceLabels {
+		if node.Labels[k] != v {
+			t.Errorf("node label %s=%q, want the device file's %q", k, node.Labels[k], v)
+		}
+	}
 	rev := d.waitHello(ctx, c)
 	d.checkLoadBalancer(ctx, c)
 	d.checkNoImports(ctx, c)
