@@ -393,3 +393,22 @@ func TestRewrites(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRefRefuses(t *testing.T) {
+	tests := []struct{ ref, want string }{
+		{"", "empty or surrounded by spaces"},
+		{" nginx", "empty or surrounded by spaces"},
+		{"Nginx", "invalid image reference"},
+		{"0_0.0/0", `"0_0.0" is neither a registry host nor a repository on Docker Hub`},
+		{"a_b.c/app:v1", `"a_b.c" is neither a registry host`},
+		{"quay.io/a@sha512:" + strings.Repeat("0", 128), "only sha256 digests"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			_, err := parseRef(tt.ref)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("parseRef(%q) = %v, want an error containing %q", tt.ref, err, tt.want)
+			}
+		})
+	}
+}

@@ -72,6 +72,12 @@ func parseRef(s string) (imageRef, error) {
 	if err != nil {
 		return imageRef{}, fmt.Errorf("invalid image reference %q: %w", s, err)
 	}
+	// A first component with a dot or colon is a registry host to
+	// the normalizer; one that is not a valid host ("0_0.0/0") is then
+	// read as a path with no registry at all, which no node can pull.
+	if reference.Domain(n) == "" {
+		return imageRef{}, fmt.Errorf("invalid image reference %q: %q is neither a registry host nor a repository on Docker Hub", s, strings.SplitN(s, "/", 2)[0])
+	}
 	r := imageRef{name: n.Name(), named: n}
 	if t, ok := n.(reference.Tagged); ok {
 		r.tag = t.Tag()
