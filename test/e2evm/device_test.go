@@ -399,7 +399,7 @@ func (d *device) waitStacks(ctx context.Context, c *clients) {
 	if err := poll(ctx, 5*time.Second, 45*time.Minute, func() (bool, string) {
 		m, l := c.missingObjects(ctx, d.bi.first.Bundle)
 		last = l
-		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v", len(m), head(m, 5))
+		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v; pods: %s", len(m), head(m, 5), c.podStates(ctx))
 	}); err != nil {
 		t.Fatalf("stacks not applied: %v", err)
 	}
@@ -420,7 +420,7 @@ func (d *device) waitHello(ctx context.Context, c *clients) string {
 			return false, err.Error()
 		}
 		st, msg := condition(ksvc, "Ready")
-		return st == "True", msg
+		return st == "True", msg + "; pods: " + c.podStates(ctx)
 	}); err != nil {
 		t.Fatalf("Knative Service hello not Ready: %v", err)
 	}

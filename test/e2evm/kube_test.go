@@ -144,3 +144,39 @@ func (c *clients) events(ctx context.Context, reasons ...string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// podStates counts the pods by state: Ready, or the reason their first
+// waiting container gives (CreateContainerError, ...), or their phase.
+func (c *clients) podStates(ctx context.Context) string {
+	list, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	n := map[string]int{}
+	for _, p := range list.Items {
+		st := string(p.Status.Phase)
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil {
+				st = w.Reason
+				if w.Message != "" {
+					st += " (" + w.Message + ")"
+				}
+				break
+			}
+		}
+		if st == string(corev1.PodRunning) {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					st = "Ready"
+				}
+			}
+		}
+		n[st]++
+	}
+	var out []string
+	for st, k := range n {
+		out = append(out, fmt.Sprintf("%d %s", k, st))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
