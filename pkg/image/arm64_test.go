@@ -54,7 +54,7 @@ func errString(err error) string {
 // contents, config.txt, cmdline.txt with root=PARTUUID and the serial
 // console, the root file system.
 func TestRPi4Structure(t *testing.T) {
-	_, key := sshKey(t)
+	_, key := qemu.LoginKey(t, "edgeimg-test")
 	d := testSpec(t, "rpi4", key)
 	o := image.Options{Spec: d, Formats: []string{"raw"}}
 	needArm64(t, o)
@@ -165,7 +165,7 @@ func arm64Kernel(data []byte) bool {
 // TestBootArm64 boots the arm64-efi image under qemu-system-aarch64 (TCG,
 // virt, cortex-a72, AAVMF) and checks the system over SSH.
 func TestBootArm64(t *testing.T) {
-	signer, key := sshKey(t)
+	signer, key := qemu.LoginKey(t, "edgeimg-test")
 	d := testSpec(t, "arm64-efi", key)
 	p, _ := testPayload(t, "arm64")
 	o := image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/format"
 )
@@ -21,7 +22,7 @@ import (
 // writers are the same at any level) and converts each back, requiring the
 // same disk content as the raw image.
 func TestFormats(t *testing.T) {
-	_, key := sshKey(t)
+	_, key := qemu.LoginKey(t, "edgeimg-test")
 	d := testSpec(t, "x86_64-efi", key)
 	res, out := build(t, image.Options{Spec: d, Formats: format.Names(), ZstdLevel: 3, XzLevel: 1})
 	tr := imagebuild.Tools(t)

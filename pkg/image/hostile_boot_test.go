@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
 	"github.com/edgeimg/edgeimg/pkg/image/disk"
@@ -55,7 +56,7 @@ func writeRawDeviceFile(t *testing.T, img string, data []byte) {
 // file: nothing in it runs, the device boots with its built-in settings,
 // and the journal of edgeimg-device.service names every rejected field.
 func TestBootX86HostileDevice(t *testing.T) {
-	signer, key := sshKey(t)
+	signer, key := qemu.LoginKey(t, "edgeimg-test")
 	d := testSpec(t, "x86_64-efi", key)
 	p, _ := testPayload(t, "amd64")
 	_, out := build(t, image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}})

@@ -24,6 +24,7 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/ctrd"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/image/device"
@@ -58,7 +59,7 @@ func partitions(t *testing.T, img string) (label string, parts []map[string]any)
 // pointing at the root partition, the payload with its owners, modes,
 // links and xattrs, enabled units, and the lock file.
 func TestBuildX86Structure(t *testing.T) {
-	_, key := sshKey(t)
+	_, key := qemu.LoginKey(t, "edgeimg-test")
 	d := testSpec(t, "x86_64-efi", key)
 	p, trees := testPayload(t, "amd64")
 	xattrsOK := hasXattr(filepath.Join(trees.Tree, "b/meta.db"))
@@ -220,7 +221,7 @@ func indexOf(fs []payload.File, p string) int {
 // spec's memory, a disk enlarged before boot) with a per-device config
 // written by device.WriteImage, and checks the running system over SSH.
 func TestBootX86(t *testing.T) {
-	signer, key := sshKey(t)
+	signer, key := qemu.LoginKey(t, "edgeimg-test")
 	d := testSpec(t, "x86_64-efi", key)
 	p, trees := testPayload(t, "amd64")
 	res, out := build(t, image.Options{Spec: d, Payload: p, EnableUnits: []string{"k0scontroller.service"}, Formats: []string{"raw"}})

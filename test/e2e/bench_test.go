@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
 )
 
 // BenchmarkEdgeStart measures a node's first start, from the moment k0s is
@@ -32,7 +34,7 @@ func BenchmarkEdgeStart(b *testing.B) {
 			var api, node, stacks, hello, podsMiB, rssMiB, pssMiB, oom float64
 			for i := 0; i < b.N; i++ {
 				e := startEdge(b, edgeOptions{bundle: mode.bundle, planNode: mode.planNode})
-				c := e.clients(b)
+				c := cluster.New(b, e.k.Config)
 				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 				api += e.k.APIServerReady.Seconds()
 				node += e.k.NodeReady.Seconds()
@@ -73,10 +75,10 @@ func BenchmarkEdgeStart(b *testing.B) {
 
 // idleMemory waits for every pod to be Running and Ready, hello to have
 // scaled to zero and 15 s more, then measures the node's memory.
-func (e *edge) idleMemory(ctx context.Context, t testing.TB, c *clients) nodeMemory {
+func (e *edge) idleMemory(ctx context.Context, t testing.TB, c *cluster.Clients) nodeMemory {
 	t.Helper()
-	if err := poll(ctx, time.Second, func() (bool, string) {
-		list, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err := cluster.Poll(ctx, time.Second, func() (bool, string) {
+		list, err := c.CS.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -85,8 +87,8 @@ func (e *edge) idleMemory(ctx context.Context, t testing.TB, c *clients) nodeMem
 			if p.Labels["serving.knative.dev/service"] != "" {
 				return false, "hello pod " + p.Name + " still there"
 			}
-			if !podReady(p) && p.Status.Phase != corev1.PodSucceeded {
-				return false, podSummary(p)
+			if !cluster.PodReady(p) && p.Status.Phase != corev1.PodSucceeded {
+				return false, cluster.PodSummary(p)
 			}
 		}
 		return true, ""

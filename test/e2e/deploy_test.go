@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
 	"github.com/edgeimg/edgeimg/pkg/deploy"
 )
 
@@ -29,7 +30,7 @@ func TestDeployedNode(t *testing.T) {
 		t.Errorf("first deploy sent %d files, %d bytes; want all %d, %d", first.FilesSent, first.BytesSent, files, size)
 	}
 
-	c := e.clients(t)
+	c := cluster.New(t, e.k.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	t.Logf("apiserver ready %s, node Ready %s after k0s start", e.k.APIServerReady.Round(100*time.Millisecond), e.k.NodeReady.Round(100*time.Millisecond))

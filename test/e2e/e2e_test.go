@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
 )
 
 // helloBody is what the hello app (testdata/testimage) answers with the
@@ -34,7 +36,7 @@ const helloBody = "Hello edgeimg!\n"
 // request reaches the Revision through Knative's activator directly.
 func TestEdgeStack(t *testing.T) {
 	e := startEdge(t, edgeOptions{})
-	c := e.clients(t)
+	c := cluster.New(t, e.k.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	since := func() time.Duration { return time.Since(e.k.Start).Round(100 * time.Millisecond) }
@@ -72,15 +74,15 @@ func TestEdgeStack(t *testing.T) {
 	readyAt := e.k.Start.Add(ready)
 	t.Logf("Knative Service hello Ready %s after k0s start (its Route through the Kourier stand-in)", ready.Round(100*time.Millisecond))
 	rev, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestReadyRevisionName")
-	r, err := c.dyn.Resource(revisionGVR).Namespace("default").Get(ctx, rev, metav1.GetOptions{})
+	r, err := c.Dyn.Resource(cluster.RevisionGVR).Namespace("default").Get(ctx, rev, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, msg := condition(r, "Ready"); st != "True" {
+	if st, msg := cluster.Condition(r, "Ready"); st != "True" {
 		t.Errorf("Revision %s: Ready %q: %s", rev, st, msg)
 	}
 	for _, cond := range []string{"ConfigurationsReady", "RoutesReady"} {
-		if st, msg := condition(ksvc, cond); st != "True" {
+		if st, msg := cluster.Condition(ksvc, cond); st != "True" {
 			t.Errorf("Knative Service hello: %s %q: %s", cond, st, msg)
 		}
 	}
@@ -89,7 +91,7 @@ func TestEdgeStack(t *testing.T) {
 	seen := map[string]bool{}
 	checkPods := func(pods []corev1.Pod) {
 		for i := range pods {
-			ids, errs := c.checkRequests(ctx, &pods[i], pl)
+			ids, errs := checkRequests(ctx, c, &pods[i], pl)
 			for _, id := range ids {
 				seen[id] = true
 			}
@@ -99,8 +101,8 @@ func TestEdgeStack(t *testing.T) {
 		}
 	}
 	var pods []corev1.Pod
-	if err := poll(ctx, 2*time.Second, func() (bool, string) {
-		list, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err := cluster.Poll(ctx, 2*time.Second, func() (bool, string) {
+		list, err := c.CS.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -110,8 +112,8 @@ func TestEdgeStack(t *testing.T) {
 			if pods[i].Labels["serving.knative.dev/service"] != "" {
 				continue // scales on its own; checked below
 			}
-			if !podReady(&pods[i]) {
-				waiting = append(waiting, podSummary(&pods[i]))
+			if !cluster.PodReady(&pods[i]) {
+				waiting = append(waiting, cluster.PodSummary(&pods[i]))
 			}
 		}
 		return len(waiting) == 0, strings.Join(waiting, " | ")
@@ -128,15 +130,15 @@ func TestEdgeStack(t *testing.T) {
 	// Pods applied before the node registered or became Ready fail to
 	// schedule for that ("no nodes available", the not-ready taint); a
 	// pod that does not fit the node's allocatable is a failure.
-	for _, ev := range c.events(ctx, "FailedScheduling") {
+	for _, ev := range c.Events(ctx, "FailedScheduling") {
 		if strings.Contains(ev, "Insufficient") {
 			t.Errorf("scheduling failure: %s", ev)
 		}
 	}
 	// MetalLB's controller gave Kourier's LoadBalancer Service the address
 	// the bundle pinned it to, from the staged IPAddressPool.
-	if err := poll(ctx, time.Second, func() (bool, string) {
-		svc, err := c.cs.CoreV1().Services("kourier-system").Get(ctx, "kourier", metav1.GetOptions{})
+	if err := cluster.Poll(ctx, time.Second, func() (bool, string) {
+		svc, err := c.CS.CoreV1().Services("kourier-system").Get(ctx, "kourier", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -151,7 +153,7 @@ func TestEdgeStack(t *testing.T) {
 	}
 
 	helloPods := func() []corev1.Pod {
-		list, err := c.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/revision=" + rev})
+		list, err := c.CS.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/revision=" + rev})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +165,7 @@ func TestEdgeStack(t *testing.T) {
 	e.checkNoImports(ctx, t, c)
 
 	// Scale to zero after the (shortened) stable window.
-	if err := poll(ctx, time.Second, func() (bool, string) {
+	if err := cluster.Poll(ctx, time.Second, func() (bool, string) {
 		ps := helloPods()
 		checkPods(ps)
 		return len(ps) == 0, fmt.Sprintf("%d hello pods", len(ps))
@@ -198,7 +200,7 @@ func TestEdgeStack(t *testing.T) {
 			t.Errorf("node condition %s: %s: %s", cond.Type, cond.Reason, cond.Message)
 		}
 	}
-	if evs := c.events(ctx, "Evicted"); len(evs) > 0 {
+	if evs := c.Events(ctx, "Evicted"); len(evs) > 0 {
 		t.Errorf("evictions:\n%s", strings.Join(evs, "\n"))
 	}
 
@@ -221,12 +223,12 @@ func TestEdgeStack(t *testing.T) {
 // waitStacks waits until the API server has every object of every stack,
 // live and staged, and returns when the last one was created, from k0s's
 // start (the API server's creation times have a resolution of a second).
-func (e *edge) waitStacks(ctx context.Context, t testing.TB, c *clients) time.Duration {
+func (e *edge) waitStacks(ctx context.Context, t testing.TB, c *cluster.Clients) time.Duration {
 	t.Helper()
-	var latest map[string]created
-	if err := poll(ctx, time.Second, func() (bool, string) {
+	var latest map[string]cluster.Created
+	if err := cluster.Poll(ctx, time.Second, func() (bool, string) {
 		var m []string
-		m, latest = c.missingObjects(ctx, e.r.Bundle)
+		m, latest = c.MissingObjects(ctx, e.r.Bundle)
 		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v", len(m), head(m, 5))
 	}); err != nil {
 		t.Fatalf("stacks not applied: %v", err)
@@ -234,9 +236,9 @@ func (e *edge) waitStacks(ctx context.Context, t testing.TB, c *clients) time.Du
 	var last time.Time
 	var stacks []string
 	for name, cr := range latest {
-		stacks = append(stacks, fmt.Sprintf("%s %.1fs (%s)", name, sinceStart(e, cr.at).Seconds(), cr.what))
-		if cr.at.After(last) {
-			last = cr.at
+		stacks = append(stacks, fmt.Sprintf("%s %.1fs (%s)", name, sinceStart(e, cr.At).Seconds(), cr.What))
+		if cr.At.After(last) {
+			last = cr.At
 		}
 	}
 	sort.Strings(stacks)
@@ -253,21 +255,21 @@ func sinceStart(e *edge, ts time.Time) time.Duration {
 
 // waitService waits for a Knative Service to be Ready and returns it and
 // the time since k0s started.
-func (e *edge) waitService(ctx context.Context, t testing.TB, c *clients, ns, name string) (*unstructured.Unstructured, time.Duration) {
+func (e *edge) waitService(ctx context.Context, t testing.TB, c *cluster.Clients, ns, name string) (*unstructured.Unstructured, time.Duration) {
 	t.Helper()
 	var ksvc *unstructured.Unstructured
-	if err := poll(ctx, 500*time.Millisecond, func() (bool, string) {
+	if err := cluster.Poll(ctx, 500*time.Millisecond, func() (bool, string) {
 		var err error
-		ksvc, err = c.dyn.Resource(ksvcGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		ksvc, err = c.Dyn.Resource(cluster.KsvcGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		st, msg := condition(ksvc, "Ready")
+		st, msg := cluster.Condition(ksvc, "Ready")
 		return st == "True", msg
 	}); err != nil {
 		t.Fatalf("Knative Service %s/%s not Ready: %v", ns, name, err)
 	}
-	ts, err := conditionTime(ksvc, "Ready")
+	ts, err := cluster.ConditionTime(ksvc, "Ready")
 	if err != nil {
 		t.Fatalf("Knative Service %s/%s: %v", ns, name, err)
 	}
@@ -275,9 +277,9 @@ func (e *edge) waitService(ctx context.Context, t testing.TB, c *clients, ns, na
 }
 
 // node is the cluster's one node.
-func (e *edge) node(ctx context.Context, t testing.TB, c *clients) *corev1.Node {
+func (e *edge) node(ctx context.Context, t testing.TB, c *cluster.Clients) *corev1.Node {
 	t.Helper()
-	nodes, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := c.CS.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +296,7 @@ func (e *edge) node(ctx context.Context, t testing.TB, c *clients) *corev1.Node 
 // containerd's content store holds exactly the blobs written before the
 // start, k0s's log has no OCI bundle import, <data-dir>/images is empty and
 // no pod event reports a pull.
-func (e *edge) checkNoImports(ctx context.Context, t testing.TB, c *clients) {
+func (e *edge) checkNoImports(ctx context.Context, t testing.TB, c *cluster.Clients) {
 	t.Helper()
 	after, err := contentBlobs(e.k.DataDir)
 	if err != nil {
@@ -311,19 +313,19 @@ func (e *edge) checkNoImports(ctx context.Context, t testing.TB, c *clients) {
 	if entries, err := os.ReadDir(e.k.DataDir + "/images"); err != nil || len(entries) > 0 {
 		t.Errorf("<data-dir>/images: %d entries (%v), want none", len(entries), err)
 	}
-	if evs := c.events(ctx, "Pulling", "Failed", "ErrImageNeverPull"); len(evs) > 0 {
+	if evs := c.Events(ctx, "Pulling", "Failed", "ErrImageNeverPull"); len(evs) > 0 {
 		t.Errorf("image pulls or failures:\n%s", strings.Join(evs, "\n"))
 	}
 }
 
 // waitMetricsServer waits up to 90 s for metrics-server's pod metrics.
-func (e *edge) waitMetricsServer(ctx context.Context, c *clients) (map[string]int64, error) {
+func (e *edge) waitMetricsServer(ctx context.Context, c *cluster.Clients) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	var out map[string]int64
-	err := poll(ctx, 5*time.Second, func() (bool, string) {
+	err := cluster.Poll(ctx, 5*time.Second, func() (bool, string) {
 		var err error
-		out, err = c.metricsServerPods(ctx)
+		out, err = metricsServerPods(ctx, c)
 		if err != nil {
 			return false, err.Error()
 		}

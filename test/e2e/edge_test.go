@@ -104,16 +104,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		}
 	}
 	// A first rendering finds the upstream references to map.
-	first, err := render.NodeConfig(ctx, doc, render.Options{Upstream: fixtures})
-	if err != nil {
-		t.Fatalf("render: %v", err)
-	}
-	found, _ := airgap.Find(first.Bundle.Objects(), doc.Spec.Images.Extra, first.K0s.SystemImages())
-	doc.Spec.Images.Replace = edgestack.ReplaceMap(t, found, local)
-	doc.Spec.Images.InsecureRegistries = []string{reg.Host}
-	if err := doc.Validate(); err != nil {
-		t.Fatalf("spec: %v", err)
-	}
+	first := edgestack.MapImages(ctx, t, doc, fixtures, reg, local)
 	conflist := first.K0s.ExtraFiles()
 	if len(conflist) != 1 {
 		t.Fatalf("k0s config for network bridge: %d extra files, want the CNI conflist", len(conflist))

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -138,7 +139,7 @@ func runLever(b *testing.B, l lever, memoryLimit int64) leverRun {
 		spec:        func(d *spec.Document) error { return applyLever(d, l) },
 	})
 	defer e.stop()
-	c := e.clients(b)
+	c := cluster.New(b, e.k.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	r := leverRun{api: e.k.APIServerReady, node: e.k.NodeReady}
@@ -150,7 +151,7 @@ func runLever(b *testing.B, l lever, memoryLimit int64) leverRun {
 		b.Fatal(err)
 	}
 	r.oomKills = kills
-	pods, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	pods, err := c.CS.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

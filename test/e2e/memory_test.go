@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgeimg/edgeimg/internal/testkit/cgroup"
+	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
 )
 
 // nodeMemory is the node's memory as `kubectl top` and ps would show it:
@@ -87,7 +88,7 @@ func (e *edge) memoryCgroup() (string, bool, error) {
 
 // measureMemory reads the pods' working sets from their cgroups and the
 // other processes' RSS, mapping pod cgroups to names through the API.
-func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error) {
+func (e *edge) measureMemory(ctx context.Context, c *cluster.Clients) (nodeMemory, error) {
 	m := nodeMemory{Pods: map[string]int64{}, Processes: map[string]int64{}, ProcessesPSS: map[string]int64{}, ProcessesAnon: map[string]int64{}}
 	root, v2, err := e.memoryCgroup()
 	if err != nil {
@@ -96,7 +97,7 @@ func (e *edge) measureMemory(ctx context.Context, c *clients) (nodeMemory, error
 	if m.Cgroup, err = readCgroupMemory(root, v2); err != nil {
 		return m, err
 	}
-	pods, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	pods, err := c.CS.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return m, err
 	}
@@ -287,8 +288,8 @@ func procPSS(pid int) (int64, error) {
 
 // metricsServerPods reads the pods' memory from metrics-server's
 // metrics.k8s.io API (the numbers `kubectl top pods` prints).
-func (c *clients) metricsServerPods(ctx context.Context) (map[string]int64, error) {
-	raw, err := c.cs.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/pods").DoRaw(ctx)
+func metricsServerPods(ctx context.Context, c *cluster.Clients) (map[string]int64, error) {
+	raw, err := c.CS.CoreV1().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/pods").DoRaw(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ package e2evm
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,8 +22,8 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit/edgestack"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
+	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
-	"github.com/edgeimg/edgeimg/pkg/airgap"
 	"github.com/edgeimg/edgeimg/pkg/airgap/pinned"
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/k0spath"
@@ -65,7 +63,7 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 	bins := k0s.Binaries(t)
 	reg := regtest.Start(t)
 	local := edgestack.Push(t, reg, edgestack.Images(t))
-	signer, pub := newKey(t)
+	signer, pub := qemu.LoginKey(t, "edgeimg-e2evm")
 
 	doc, err := spec.Parse("e2evm spec", []byte(edgestack.SpecYAML))
 	if err != nil {
@@ -81,16 +79,7 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 	if doc.Spec.OS.Mirror == "" || os.Getenv("EDGEIMG_TEST_MIRROR") != "" {
 		doc.Spec.OS.Mirror = imagebuild.Mirror()
 	}
-	first, err := render.NodeConfig(ctx, doc, render.Options{Upstream: fixtures})
-	if err != nil {
-		t.Fatalf("render: %v", err)
-	}
-	found, _ := airgap.Find(first.Bundle.Objects(), doc.Spec.Images.Extra, first.K0s.SystemImages())
-	doc.Spec.Images.Replace = edgestack.ReplaceMap(t, found, local)
-	doc.Spec.Images.InsecureRegistries = []string{reg.Host}
-	if err := doc.Validate(); err != nil {
-		t.Fatalf("spec: %v", err)
-	}
+	first := edgestack.MapImages(ctx, t, doc, fixtures, reg, local)
 
 	ca := imagebuild.Cache(t)
 	target, err := prepare.ResolveTarget(doc, "")
@@ -231,21 +220,6 @@ func writeDeviceConfig(t *testing.T, raw string) {
 		t.Fatalf("edgeimg device-config: %v\n%s", err, out)
 	}
 	t.Logf("edgeimg device-config: %s", strings.TrimSpace(string(out)))
-}
-
-// newKey is an SSH key pair of the test: the signer and the public key in
-// authorized_keys form.
-func newKey(t *testing.T) (ssh.Signer, string) {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signer, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " edgeimg-e2evm"
 }
 
 // contentBlobs lists the blobs of a containerd root's content store.

@@ -5,7 +5,6 @@ package e2evm
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
 	"github.com/edgeimg/edgeimg/internal/testkit/imagebuild"
 	"github.com/edgeimg/edgeimg/internal/testkit/qemu"
 	"github.com/edgeimg/edgeimg/pkg/bundle"
@@ -223,7 +223,7 @@ func (d *device) checkNoOOM() {
 // checkNoImports checks that nothing was imported or pulled: the content
 // store holds exactly the preloaded blobs, k0s's journal has no import,
 // <data-dir>/images is empty and no pod event reports a pull.
-func (d *device) checkNoImports(ctx context.Context, c *clients) {
+func (d *device) checkNoImports(ctx context.Context, c *cluster.Clients) {
 	t := d.t
 	got := strings.Fields(d.vm.Run("ls " + k0spath.Containerd(k0spath.DataDir) + "/" + blobsDir + " | sort"))
 	if strings.Join(got, " ") != strings.Join(d.bi.blobs, " ") {
@@ -235,21 +235,21 @@ func (d *device) checkNoImports(ctx context.Context, c *clients) {
 	if n := d.vm.Run("ls -A " + k0spath.Images(k0spath.DataDir) + " 2>/dev/null | wc -l"); n != "0" {
 		t.Errorf("%s: %s entries, want none", k0spath.Images(k0spath.DataDir), n)
 	}
-	if evs := c.events(ctx, "Pulling", "Failed", "ErrImageNeverPull"); len(evs) > 0 {
+	if evs := c.Events(ctx, "Pulling", "Failed", "ErrImageNeverPull"); len(evs) > 0 {
 		t.Errorf("image pulls or failures:\n%s", strings.Join(evs, "\n"))
 	}
 }
 
 // checkPods checks that no pod is Pending and no container restarted.
-func (d *device) checkPods(ctx context.Context, c *clients) {
+func (d *device) checkPods(ctx context.Context, c *cluster.Clients) {
 	t := d.t
-	list, err := c.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	list, err := c.CS.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range list.Items {
 		if p.Status.Phase == corev1.PodPending {
-			t.Errorf("pod %s/%s Pending: %s", p.Namespace, p.Name, podSummary(&p))
+			t.Errorf("pod %s/%s Pending: %s", p.Namespace, p.Name, cluster.PodSummary(&p))
 		}
 		for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 			if cs.RestartCount > 0 {
@@ -261,9 +261,9 @@ func (d *device) checkPods(ctx context.Context, c *clients) {
 
 // checkLoadBalancer checks that MetalLB gave Kourier's LoadBalancer
 // Service the device file's first address.
-func (d *device) checkLoadBalancer(ctx context.Context, c *clients) {
+func (d *device) checkLoadBalancer(ctx context.Context, c *cluster.Clients) {
 	if err := poll(ctx, 2*time.Second, 5*time.Minute, func() (bool, string) {
-		svc, err := c.cs.CoreV1().Services("kourier-system").Get(ctx, "kourier", metav1.GetOptions{})
+		svc, err := c.CS.CoreV1().Services("kourier-system").Get(ctx, "kourier", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -281,46 +281,19 @@ func (d *device) checkLoadBalancer(ctx context.Context, c *clients) {
 // activatorRequest sends a request for the revision to Knative's
 // activator Service, through a TCP connection the device opens (SSH
 // direct-tcpip): the guest has no route from the host otherwise.
-func (d *device) activatorRequest(ctx context.Context, c *clients, ns, revision string) (int, string, error) {
-	svc, err := c.cs.CoreV1().Services("knative-serving").Get(ctx, "activator-service", metav1.GetOptions{})
-	if err != nil {
-		return 0, "", err
-	}
-	port := int32(0)
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "http" {
-			port = p.Port
-		}
-	}
-	if port == 0 {
-		return 0, "", fmt.Errorf("activator-service has no http port: %+v", svc.Spec.Ports)
-	}
-	url := fmt.Sprintf("http://%s/", net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(port)))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Host = revision + "." + ns + ".svc.cluster.local"
-	req.Header.Set("Knative-Serving-Namespace", ns)
-	req.Header.Set("Knative-Serving-Revision", revision)
+func (d *device) activatorRequest(ctx context.Context, c *cluster.Clients, ns, revision string) (int, string, error) {
 	hc := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
 		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) {
 			return d.vm.Client.Dial(network, addr)
 		},
 	}}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	return resp.StatusCode, string(body), err
+	return c.ActivatorRequest(ctx, hc, ns, revision)
 }
 
 // waitAPI waits for the admin kubeconfig and the API server's /readyz on
 // the forwarded port (k0s turns anonymous requests away: asked as the
 // admin), and returns clients with that kubeconfig pointed there.
-func (d *device) waitAPI(ctx context.Context) *clients {
+func (d *device) waitAPI(ctx context.Context) *cluster.Clients {
 	t := d.t
 	admin := k0spath.DataDir + "/pki/admin.conf"
 	var data string
@@ -357,15 +330,15 @@ func (d *device) waitAPI(ctx context.Context) *clients {
 	}
 	d.times["API ready"] = time.Since(d.vm.VM.Started)
 	t.Logf("API server ready %s after power-on (/readyz polled every 2 s)", fmtDur(d.times["API ready"]))
-	return newClients(t, cfg)
+	return cluster.New(t, cfg)
 }
 
 // waitNode waits for the one node to be Ready.
-func (d *device) waitNode(ctx context.Context, c *clients) *corev1.Node {
+func (d *device) waitNode(ctx context.Context, c *cluster.Clients) *corev1.Node {
 	t := d.t
 	var node *corev1.Node
 	if err := poll(ctx, 2*time.Second, 30*time.Minute, func() (bool, string) {
-		nodes, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		nodes, err := c.CS.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -393,13 +366,13 @@ func (d *device) waitNode(ctx context.Context, c *clients) *corev1.Node {
 
 // waitStacks waits until the API server has every object of every stack,
 // live and staged.
-func (d *device) waitStacks(ctx context.Context, c *clients) {
+func (d *device) waitStacks(ctx context.Context, c *cluster.Clients) {
 	t := d.t
 	var last time.Time
 	if err := poll(ctx, 5*time.Second, 45*time.Minute, func() (bool, string) {
-		m, l := c.missingObjects(ctx, d.bi.first.Bundle)
-		last = l
-		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v; pods: %s", len(m), head(m, 5), c.podStates(ctx))
+		m, l := c.MissingObjects(ctx, d.bi.first.Bundle)
+		last = cluster.Latest(l)
+		return len(m) == 0, fmt.Sprintf("%d objects missing, e.g. %v; pods: %s", len(m), head(m, 5), podStates(ctx, c))
 	}); err != nil {
 		t.Fatalf("stacks not applied: %v", err)
 	}
@@ -410,21 +383,21 @@ func (d *device) waitStacks(ctx context.Context, c *clients) {
 
 // waitHello waits for the hello Knative Service to be Ready and returns
 // its latest ready Revision.
-func (d *device) waitHello(ctx context.Context, c *clients) string {
+func (d *device) waitHello(ctx context.Context, c *cluster.Clients) string {
 	t := d.t
 	var ksvc *unstructured.Unstructured
 	if err := poll(ctx, 5*time.Second, 45*time.Minute, func() (bool, string) {
 		var err error
-		ksvc, err = c.dyn.Resource(ksvcGVR).Namespace("default").Get(ctx, "hello", metav1.GetOptions{})
+		ksvc, err = c.Dyn.Resource(cluster.KsvcGVR).Namespace("default").Get(ctx, "hello", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		st, msg := condition(ksvc, "Ready")
-		return st == "True", msg + "; pods: " + c.podStates(ctx)
+		st, msg := cluster.Condition(ksvc, "Ready")
+		return st == "True", msg + "; pods: " + podStates(ctx, c)
 	}); err != nil {
 		t.Fatalf("Knative Service hello not Ready: %v", err)
 	}
-	if ts, err := conditionTime(ksvc, "Ready"); err == nil {
+	if ts, err := cluster.ConditionTime(ksvc, "Ready"); err == nil {
 		d.times["hello Ready"] = d.at(ts.Add(500 * time.Millisecond))
 	}
 	rev, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestReadyRevisionName")
@@ -432,8 +405,8 @@ func (d *device) waitHello(ctx context.Context, c *clients) string {
 	return rev
 }
 
-func (d *device) helloPods(ctx context.Context, c *clients, rev string) []corev1.Pod {
-	list, err := c.cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/revision=" + rev})
+func (d *device) helloPods(ctx context.Context, c *cluster.Clients, rev string) []corev1.Pod {
+	list, err := c.CS.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/revision=" + rev})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -486,23 +459,11 @@ func (d *device) dumpOnFailure() {
 	d.t.Logf("--- failed units, pods (err %v)\n%s", err, out)
 }
 
-// poll calls f every interval until it reports done, within limit and
-// ctx, returning f's last note when time runs out.
+// poll is cluster.Poll within limit.
 func poll(ctx context.Context, interval, limit time.Duration, f func() (done bool, note string)) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	var note string
-	for {
-		var done bool
-		if done, note = f(); done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %s)", ctx.Err(), note)
-		case <-time.After(interval):
-		}
-	}
+	return cluster.Poll(ctx, interval, f)
 }
 
 func head(s []string, n int) []string {

@@ -2,6 +2,7 @@ package edgestack
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,8 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
 	"github.com/edgeimg/edgeimg/internal/testkit/regtest"
 	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/render"
+	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
 // SpecYAML is the end-to-end harnesses' edgeimg.yaml over the embedded
@@ -254,4 +257,24 @@ func ReplaceMap(t testing.TB, found []airgap.Ref, local map[string]string) map[s
 		t.Fatalf("no image is built here for:\n  %s", strings.Join(missing, "\n  "))
 	}
 	return out
+}
+
+// MapImages points doc at the images built here: a first rendering
+// (upstream manifests from fixtures) finds the references the stacks and
+// the k0s config name, spec.images.replace maps each to the image pushed
+// to reg (local, from Push), reg is trusted without TLS, and the spec is
+// validated again. It returns that first rendering.
+func MapImages(ctx context.Context, t testing.TB, doc *spec.Document, fixtures string, reg *regtest.Registry, local map[string]string) *render.Result {
+	t.Helper()
+	first, err := render.NodeConfig(ctx, doc, render.Options{Upstream: fixtures})
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	found, _ := airgap.Find(first.Bundle.Objects(), doc.Spec.Images.Extra, first.K0s.SystemImages())
+	doc.Spec.Images.Replace = ReplaceMap(t, found, local)
+	doc.Spec.Images.InsecureRegistries = []string{reg.Host}
+	if err := doc.Validate(); err != nil {
+		t.Fatalf("spec: %v", err)
+	}
+	return first
 }
