@@ -104,7 +104,7 @@ func TestSpecRefuses(t *testing.T) {
 		want []string
 	}{
 		{"unknown board", []string{"--board", "rpi9"}, []string{"spec.board", `"rpi9": unknown board: expected one of`, "x86_64-efi"}},
-		{"unknown k0s", []string{"--k0s-version", "v1.99.0+k0s.1"}, []string{"spec.k0s.version", "unknown k0s release: expected one of v1.33.8+k0s.1"}},
+		{"unknown k0s", []string{"--k0s-version", "v1.99.0+k0s.1"}, []string{"spec.k0s.version", "unknown k0s release: expected one of v1.36.3+k0s.2, v1.35.7+k0s.0, v1.33.8+k0s.1"}},
 		{"system namespace", []string{"--set", "services[0].namespace=kube-system"}, []string{"spec.services[0].namespace", "system namespace"}},
 		{"PORT", []string{"--set", "services[0].env.PORT=1"}, []string{"spec.services[0].env.PORT"}},
 		{"port 8012", []string{"--set", "services[0].port=8012"}, []string{"spec.services[0].port", "queue-proxy"}},

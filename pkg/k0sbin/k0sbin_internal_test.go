@@ -33,10 +33,10 @@ func TestCatalogBinary(t *testing.T) {
 	}))
 	defer srv.Close()
 	cat := catalog{
-		"v9.9.9+k0s.0": {
+		"v9.9.9+k0s.0": {kubernetes: "9.9.9", bins: map[string]binary{
 			"amd64": {url: srv.URL + "/k0s-v9.9.9+k0s.0-amd64", sha256: good},
 			"arm64": {url: srv.URL + "/k0s-v9.9.9+k0s.0-amd64", sha256: bad}, // wrong bytes for this pin
-		},
+		}},
 	}
 	ctx := context.Background()
 
@@ -106,20 +106,4 @@ func TestCatalogBinary(t *testing.T) {
 			t.Errorf("resolve from catalog = %s, %v", p, err)
 		}
 	})
-}
-
-func TestKnownReleases(t *testing.T) {
-	if got := KnownVersions(); len(got) != 1 || got[0] != spec.DefaultK0sVersion {
-		t.Errorf("known versions %v, want the spec default %s", got, spec.DefaultK0sVersion)
-	}
-	for v, arches := range k0sReleases() {
-		for arch, r := range arches {
-			if len(r.sha256) != 64 || strings.Trim(r.sha256, "0123456789abcdef") != "" {
-				t.Errorf("%s %s: sha256 %q is not hex", v, arch, r.sha256)
-			}
-			if !strings.HasSuffix(r.url, "/"+v+"/k0s-"+v+"-"+arch) {
-				t.Errorf("%s %s: url %s", v, arch, r.url)
-			}
-		}
-	}
 }

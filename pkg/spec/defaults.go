@@ -4,7 +4,7 @@ package spec
 const (
 	DefaultName              = "edge"
 	DefaultBoard             = "x86_64-efi"
-	DefaultK0sVersion        = "v1.33.8+k0s.1"
+	DefaultK0sVersion        = "v1.36.3+k0s.2"
 	DefaultKnativeVersion    = "1.23.0"
 	DefaultKourierVersion    = "1.23.0"
 	DefaultMetalLBVersion    = "v0.15.3"

@@ -121,7 +121,7 @@ func TestValidateErrors(t *testing.T) {
 		{"factor", func(s *Spec) { s.Resources.Strategy = StrategyScale; s.Resources.Factor = -1 }, []string{"spec.resources.factor"}},
 		{"tiny node", func(s *Spec) { s.Node.Memory = MustQuantity("100Mi") }, []string{"spec.node.memory", "at least 256Mi"}},
 		{"reserved too big", func(s *Spec) { s.Node.Reserved.CPU = MustQuantity("2") }, []string{"spec.node.reserved.cpu"}},
-		{"k0s version", func(s *Spec) { s.K0s.Version = "1.33" }, []string{"spec.k0s.version", "v1.33.8+k0s.1"}},
+		{"k0s version", func(s *Spec) { s.K0s.Version = "1.33" }, []string{"spec.k0s.version", "v1.36.3+k0s.2"}},
 		{"network", func(s *Spec) { s.K0s.Network = "calico" }, []string{"spec.k0s.network"}},
 		{"k0s env name", func(s *Spec) { s.K0s.Env = map[string]string{"GO GC": "50"} }, []string{"spec.k0s.env.GO GC"}},
 		{"k0s env value", func(s *Spec) { s.K0s.Env = map[string]string{"KUBE-APISERVER_GOGC": "50\nX=1"} }, []string{"spec.k0s.env.KUBE-APISERVER_GOGC"}},

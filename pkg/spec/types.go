@@ -58,7 +58,7 @@ type ResourceList struct {
 
 // K0s selects the k0s release and how it is configured.
 type K0s struct {
-	Version string `yaml:"version" doc:"k0s release (e.g. v1.33.8+k0s.1)"`
+	Version string `yaml:"version" doc:"k0s release (e.g. v1.36.3+k0s.2)"`
 	// Binary is a local k0s binary for the target architecture, used
 	// instead of the catalog download.
 	Binary string `yaml:"binary" doc:"path to a k0s binary for the target architecture (instead of downloading)"`
