@@ -4,7 +4,8 @@
 #   make test    every unit and integration test (real registry, containerd,
 #                kube-apiserver, sshd, mkfs, QEMU), after installing what they need
 #   make fuzz    every fuzz target for 2 minutes (make test runs each 20 s)
-#   make e2e     the end-to-end run on a real k0s built from source
+#   make e2e     the end-to-end run on a real k0s built from source;
+#                K0S_LINE=1.36 (with K0S_BIN=<k0s v1.36.3+k0s.2>) runs that line
 #   make e2e-vm  the built image booted in QEMU as a device, checked over SSH
 #   make bench   benchmarks, printing figures
 #   make check-deps  install-deps.sh proven on a fresh Debian root
@@ -32,6 +33,13 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN := bin/edgeimg
 OUT ?= out
 TEST_TIMEOUT ?= 80m
+# K0S_LINE picks the k0s line whose components hack/build-bins.sh and
+# hack/build-containerd.sh build and the end-to-end harness runs
+# (hack/lib/lines.sh): 1.33 (the default, built from the module proxy
+# alone: what CI runs) or 1.36 (k0s v1.36.3+k0s.2, whose binary the proxy
+# does not serve: K0S_BIN names it once, it is cached then).
+export K0S_LINE ?= 1.33
+export K0S_BIN ?=
 
 .PHONY: all build image deps check-deps vuln testbins test e2e e2e-vm e2ebins levers bench lint clean
 
@@ -62,10 +70,13 @@ image: deps build
 	$(BIN) build -o $(OUT)
 
 # testbins builds, once and cached, the binaries the integration tests run:
-# kube-apiserver + kine (server-side dry-runs), containerd (airgap).
+# kube-apiserver + kine (server-side dry-runs), containerd (airgap): the
+# line's and both lines' containerd releases, since one preloaded store
+# serves both (1.7 and 2.x).
 testbins:
 	bash hack/build-bins.sh kube-apiserver kine
-	bash hack/build-containerd.sh
+	CONTAINERD_VERSION=1.7.30 bash hack/build-containerd.sh
+	CONTAINERD_VERSION=2.3.3 bash hack/build-containerd.sh
 
 test: deps testbins
 	EDGEIMG_CI=1 $(GO) test -timeout $(TEST_TIMEOUT) ./...
@@ -80,7 +91,8 @@ fuzz:
 	FUZZ='$(FUZZ)' FUZZTIME='$(FUZZTIME)' bash hack/fuzz.sh
 
 # e2e runs the stack on a real k0s single node built from source, with
-# images built from Go source (hack/e2e-images.sh); as root.
+# images built from Go source (hack/e2e-images.sh); as root. K0S_LINE picks
+# the line (README: "make e2e: the k0s lines").
 e2e: e2ebins
 	EDGEIMG_CI=1 $(GO) test -tags e2e -count=1 -v -timeout 40m ./test/e2e
 

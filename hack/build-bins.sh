@@ -6,8 +6,11 @@
 #
 #   ${EDGEIMG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeimg}/build/<component>-<version>-go<goversion>/<binary>
 #
-# Usage: hack/build-bins.sh [-q] <component>...
+# Usage: [K0S_LINE=1.33|1.36] hack/build-bins.sh [-q] <component>...
 #        hack/build-bins.sh all
+#
+# K0S_LINE (hack/lib/lines.sh) picks the versions: 1.33 (the default, what CI
+# builds) or 1.36.
 #
 # Components: kube-apiserver kine kubelet kube-controller-manager
 # kube-scheduler kube-proxy k0s. It prints one absolute binary path per line,
@@ -23,28 +26,20 @@
 #     ./staging, which only works inside the Kubernetes repository), build tag
 #     providerless, CGO off, version stamped as upstream's release does.
 #   - kine: `go install github.com/k3s-io/kine@$KINE_VERSION` with cgo (sqlite).
-#   - k0s: a writable copy of the k0s module, its go.mod moved to
+#   - k0s, 1.33 line: a writable copy of the k0s module, its go.mod moved to
 #     $K8S_VERSION (the proxy does not serve the 1.33.8 it pins), built with
 #     cgo and tags osusergo,noembedbins: it runs its binaries from
 #     <data-dir>/bin.
+#   - k0s, 1.36 line: the proxy does not serve the k0s module past 1.33, so
+#     the binary is supplied: K0S_BIN=<path> names a k0s that reports
+#     $K0S_VERSION and was built with the noembedbins tag (it runs the
+#     binaries the tests give it from <data-dir>/bin); it is copied into the
+#     cache (keyed by its version and sha256) and found there afterwards.
 # Progress goes to stderr; set -q to silence it.
 set -euo pipefail
 shopt -s inherit_errexit
 
-K8S_VERSION=v1.33.13
-KINE_VERSION=v0.17.5
 K0S_MODULE=github.com/k0sproject/k0s
-# kine's own release build (scripts/build) options, less the NATS backend.
-KINE_TAGS=sqlite_unlock_notify,sqlite_vtable,sqlite_stat4,sqlite_preupdate_hook,sqlite_math_functions,sqlite_dbstat,sqlite_column_metadata
-KINE_CFLAGS="-DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_DISABLE_INTRINSIC -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_DBPAGE_VTAB -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_MEMORY_MANAGEMENT -DSQLITE_ENABLE_OFFSET_SQL_FUNC -DSQLITE_ENABLE_PREUPDATE_HOOK -DSQLITE_ENABLE_RBU -DSQLITE_ENABLE_RTREE -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_SNAPSHOT -DSQLITE_ENABLE_STAT4 -DSQLITE_ENABLE_UNLOCK_NOTIFY -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_THREADSAFE=1"
-K0S_VERSION=v1.33.9-0.20260218131128-cd041608f44a
-# The Kubernetes release k0s pins (not served by the proxy): moved to K8S_VERSION.
-K0S_K8S_VERSION=v1.33.8
-# What `k0s version` reports: the k0s release line this commit belongs to,
-# marked as built against a different Kubernetes patch release.
-K0S_VERSION_STRING=v1.33.9-dev+k0s.edgeimg
-K0S_RUNC_VERSION=1.2.8
-K0S_CONTAINERD_VERSION=1.7.30
 
 export GOFLAGS=-mod=mod GONOSUMDB='*' GOSUMDB=off GOTOOLCHAIN=local
 
@@ -56,6 +51,8 @@ fi
 prog=build-bins
 # shellcheck source=hack/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=hack/lib/lines.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/lines.sh"
 
 usage() {
 	cat >&2 <<-EOF
@@ -94,12 +91,13 @@ version_of() {
 }
 
 # k8s_ldflags stamps the version the way Kubernetes' own release build does
-# (hack/lib/version.sh), so /version and node info say v1.33.13.
+# (hack/lib/version.sh), so /version and node info say $K8S_VERSION.
 k8s_ldflags() {
 	local v=$K8S_VERSION minor date
 	minor=${v#v*.}
 	minor=${minor%%.*}
 	date=$(module_time k8s.io/kubernetes "$K8S_VERSION") && [[ -n $date ]] || return 1
+	[[ $minor =~ ^[0-9]+$ ]] || return 1
 	local flags="-s -w" pkg
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
@@ -220,11 +218,53 @@ build_one() { # component outdir
 	esac
 }
 
+# supplied_k0s prints the cached copy of the supplied k0s binary of a line
+# whose k0s the proxy does not serve (K0S_FROM=binary), copying K0S_BIN
+# there first when it is set: it must report $K0S_VERSION.
+supplied_k0s() {
+	local out=$root/k0s-$K0S_VERSION-supplied got sum lock tmp
+	if [[ -z ${K0S_BIN:-} ]]; then
+		if [[ -x $out/k0s ]]; then
+			echo "$out/k0s"
+			return
+		fi
+		die "K0S_LINE=$K0S_LINE needs a k0s $K0S_VERSION binary built with the noembedbins tag, and none is cached in $out: set K0S_BIN=<path to it> (the module proxy does not serve the k0s module past 1.33; see the README, make e2e)"
+	fi
+	[[ -x $K0S_BIN && -f $K0S_BIN ]] || die "K0S_BIN=$K0S_BIN: not an executable file"
+	got=$("$K0S_BIN" version 2>&1) || die "K0S_BIN=$K0S_BIN: k0s version failed: $got"
+	[[ $got == "$K0S_VERSION" ]] || die "K0S_BIN=$K0S_BIN reports k0s \"$got\", K0S_LINE=$K0S_LINE wants $K0S_VERSION"
+	sum=$(sha256sum "$K0S_BIN") || die "sha256sum $K0S_BIN failed"
+	sum=${sum%% *}
+	if [[ -x $out/k0s && -f $out/RECIPE && $(<"$out/RECIPE") == "supplied k0s $K0S_VERSION sha256=$sum" ]]; then
+		echo "$out/k0s"
+		return
+	fi
+	exec {lock}>"$root/.lock"
+	flock "$lock"
+	tmp=$root/.tmp-k0s-$$
+	rm -rf "$tmp"
+	mkdir -p "$tmp"
+	if ! cp "$K0S_BIN" "$tmp/k0s" || ! chmod 0755 "$tmp/k0s"; then
+		die "copying $K0S_BIN failed"
+	fi
+	printf 'supplied k0s %s sha256=%s\n' "$K0S_VERSION" "$sum" >"$tmp/RECIPE"
+	rm -rf "$out"
+	mv "$tmp" "$out"
+	exec {lock}>&-
+	log "k0s $K0S_VERSION from $K0S_BIN (sha256 $sum): $out/k0s"
+	echo "$out/k0s"
+}
+
 # main is the whole run, parsed before it starts, so editing this file
 # during a long build cannot change what the build does.
 main() {
 	local paths=() c v out bin want lock start tmp
 	for c in "${components[@]}"; do
+		if [[ $c == k0s && $K0S_FROM == binary ]]; then
+			bin=$(supplied_k0s) || exit 1
+			paths+=("$bin")
+			continue
+		fi
 		v=$(version_of "$c")
 		out=$root/$c-$v-go$gover
 		bin=$out/$c

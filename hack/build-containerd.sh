@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
 # build-containerd.sh builds containerd, containerd-shim-runc-v2 and ctr at
-# the version k0s embeds, from the Go module proxy only, for the tests and
-# benchmarks that run a real containerd daemon (pkg/airgap), and caches them:
+# the version the k0s line embeds (K0S_LINE, hack/lib/lines.sh: 1.7.30 for
+# 1.33, 2.3.3 for 1.36; CONTAINERD_VERSION overrides it), from the Go module
+# proxy only, for the tests and benchmarks that run a real containerd daemon
+# (pkg/airgap) and the end-to-end harness, and caches them:
 #
 #   ${EDGEIMG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeimg}/build/containerd-<version>-go<goversion>/
 #
 # `go install github.com/containerd/containerd/cmd/...@v1.7.30` is refused
-# (its go.mod has exclude directives), so the module is fetched with
+# (its go.mod has exclude directives), so the module (1.x:
+# github.com/containerd/containerd, 2.x: .../containerd/v2) is fetched with
 # `go mod download` and built in a writable copy, with the build tags of
-# upstream's release (apparmor, selinux, no_btrfs) and the version stamped.
+# upstream's release (1.7: apparmor, selinux, no_btrfs; 2.x: apparmor,
+# selinux, as k0s's embedded-bins/Makefile.variables has them) and the
+# version stamped.
 # A second call returns at once; a build goes to a temporary directory that
 # is renamed into place when complete, under a lock, so concurrent callers
 # (parallel `go test` packages) build it once.
 #
-# Usage: hack/build-containerd.sh [-q]
+# Usage: [K0S_LINE=1.33|1.36] [CONTAINERD_VERSION=x.y.z] hack/build-containerd.sh [-q]
 # Prints the directory holding the three binaries. runc is not built: the
 # tests use Debian's runc package.
 set -euo pipefail
-
-VERSION=${CONTAINERD_VERSION:-1.7.30}
-MODULE=github.com/containerd/containerd
-TAGS=apparmor,selinux,no_btrfs
 
 quiet=false
 [[ ${1:-} == -q ]] && quiet=true
 log() { $quiet || echo "build-containerd: $*" >&2; }
 die() { echo "build-containerd: $*" >&2; exit 1; }
+# shellcheck source=hack/lib/lines.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/lines.sh"
+
+VERSION=${CONTAINERD_VERSION:-$LINE_CONTAINERD_VERSION}
+[[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "containerd version \"$VERSION\": want x.y.z"
+MODULE=$(containerd_module "$VERSION")
+case $VERSION in
+1.*) TAGS=apparmor,selinux,no_btrfs ;;
+*) TAGS=apparmor,selinux ;;
+esac
 
 command -v go >/dev/null || die "go not found"
 command -v flock >/dev/null || die "flock not found (Debian package util-linux)"
