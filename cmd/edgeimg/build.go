@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,7 +19,7 @@ import (
 	"github.com/edgeimg/edgeimg/pkg/prepare"
 )
 
-func buildCommand() *cli.Command {
+func buildCommand(now func() time.Time) *cli.Command {
 	return &cli.Command{
 		Name:      "build",
 		Usage:     "build the bootable edge OS image in every format asked for",
@@ -42,7 +43,7 @@ Boards: see 'edgeimg boards'.`,
 			&cli.IntFlag{Name: "zstd-level", Usage: "zstd level for img.zst", Value: format.DefaultZstdLevel},
 			&cli.IntFlag{Name: "xz-level", Usage: "xz level for img.xz", Value: format.DefaultXzLevel},
 		),
-		Action: runBuild,
+		Action: func(c *cli.Context) error { return runBuild(c, now()) },
 	}
 }
 
@@ -55,11 +56,12 @@ func formatList() string {
 	return b.String()
 }
 
-func runBuild(c *cli.Context) error {
+func runBuild(c *cli.Context, now time.Time) error {
 	d, err := loadSpec(c)
 	if err != nil {
 		return err
 	}
+	warnSupport(c, d, now)
 	if _, err := printSpecIfDryRun(c, d); err != nil {
 		return err
 	}

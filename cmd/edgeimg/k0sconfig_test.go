@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k0sproject/k0s/pkg/apis/k0s/v1beta1"
 
@@ -17,7 +18,13 @@ import (
 
 func runApp(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	app := newApp()
+	return runAppAt(t, time.Now, args...)
+}
+
+// runAppAt runs the app with now as its clock.
+func runAppAt(t *testing.T, now func() time.Time, args ...string) (string, error) {
+	t.Helper()
+	app := newAppAt(now)
 	var out bytes.Buffer
 	app.Writer = &out
 	app.ErrWriter = &out
@@ -28,7 +35,7 @@ func runApp(t *testing.T, args ...string) (string, error) {
 // withUpstream points commands that render at the upstream fixtures, so
 // tests never download.
 func withUpstream(t *testing.T, args []string) []string {
-	if len(args) == 0 || args[0] == "spec" || slices.Contains(args, "--upstream") {
+	if len(args) == 0 || args[0] == "spec" || args[0] == "versions" || slices.Contains(args, "--upstream") {
 		return args
 	}
 	for _, a := range args[1:] {

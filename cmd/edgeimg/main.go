@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -40,7 +41,11 @@ func main() {
 	}
 }
 
-func newApp() *cli.App {
+func newApp() *cli.App { return newAppAt(time.Now) }
+
+// newAppAt is the app with now as its clock: the day plan, build and
+// versions judge Kubernetes support on (tests pass a fixed one).
+func newAppAt(now func() time.Time) *cli.App {
 	return &cli.App{
 		Name:    "edgeimg",
 		Usage:   "build airgapped k0s + Knative edge OS images that fit a small node",
@@ -51,12 +56,12 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			specCommand(),
-			planCommand(),
+			planCommand(now),
 			manifestsCommand(),
 			k0sconfigCommand(),
 			imagesCommand(),
 			deployCommand(),
-			buildCommand(), boardsCommand(), deviceConfigCommand(),
+			buildCommand(now), boardsCommand(), versionsCommand(now), deviceConfigCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 		// A repeatable flag's value is never split on commas by the flag

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"time"
+
 	"github.com/urfave/cli/v2"
 )
 
 // exitDoesNotFit is plan's exit status when the stack does not fit.
 const exitDoesNotFit = 3
 
-func planCommand() *cli.Command {
+func planCommand(now func() time.Time) *cli.Command {
 	return &cli.Command{
 		Name:  "plan",
 		Usage: "show how the stack's CPU and memory requests fit the node",
@@ -15,7 +17,9 @@ func planCommand() *cli.Command {
 k0s's own system pods, your Knative Services with their queue-proxy), its
 requests and limits before → after the resource strategy, the node's
 capacity, what is reserved for the OS and the k0s control plane, the
-eviction threshold, allocatable, and a verdict.
+eviction threshold, allocatable, and a verdict. It warns when the k0s
+release's Kubernetes line is out of support or within 60 days of it (see
+'edgeimg versions').
 
 Exit status: 0 when the stack fits, 3 when it does not.`,
 		Flags: append(specFlags(),
@@ -26,6 +30,7 @@ Exit status: 0 when the stack fits, 3 when it does not.`,
 			if done || err != nil {
 				return err
 			}
+			warnSupport(c, res.Spec, now())
 			if c.Bool("json") {
 				err = res.Plan.WriteJSON(c.App.Writer)
 			} else {
