@@ -79,6 +79,15 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 	if doc.Spec.OS.Mirror == "" || os.Getenv("EDGEIMG_TEST_MIRROR") != "" {
 		doc.Spec.OS.Mirror = imagebuild.Mirror()
 	}
+	if v := os.Getenv(envKubeletTimeout); v != "" {
+		if _, err := time.ParseDuration(v); err != nil {
+			t.Fatalf("%s=%q: %v", envKubeletTimeout, v, err)
+		}
+		cfg := doc.Spec.K0s.Config
+		sp, _ := cfg["spec"].(map[string]any)
+		sp["workerProfiles"] = []any{map[string]any{"name": "default", "values": map[string]any{"runtimeRequestTimeout": v}}}
+		t.Logf("kubelet runtimeRequestTimeout %s from %s", v, envKubeletTimeout)
+	}
 	first := edgestack.MapImages(ctx, t, doc, fixtures, reg, local)
 
 	ca := imagebuild.Cache(t)

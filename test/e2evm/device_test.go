@@ -63,7 +63,7 @@ func TestDevice(t *testing.T) {
 	// image grows its root on first boot.
 	imagebuild.ResizeRaw(t, bi.raw, fi.Size()+2<<30)
 
-	mem := bi.doc.Spec.Node.Memory.Value() >> 20
+	mem := memoryMiB(t, bi.doc.Spec.Node.Memory.Value()>>20)
 	bootCtx, bootCancel := context.WithTimeout(ctx, 15*time.Minute)
 	vm := qemu.Boot(bootCtx, t, qemu.Config{Arch: "amd64", Disk: bi.raw, MemoryMiB: mem, CPUs: 1, Restrict: true, Forward: []int{apiPort}},
 		bootMilestones, "root", ssh.PublicKeys(bi.signer))
@@ -75,6 +75,9 @@ func TestDevice(t *testing.T) {
 	t.Logf("VM (TCG, 1 vCPU, %d MiB, user-net restrict=on): multi-user.target %s, k0scontroller.service started %s after power-on",
 		mem, fmtDur(d.times["multi-user"]), fmtDur(d.times["k0s started"]))
 	d.measureClock()
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	t.Cleanup(stopSampling)
+	sampleGuest(sampleCtx, t, vm, time.Minute)
 
 	d.checkUnit()
 	if got := vm.Run("hostname"); got != deviceHostname {
