@@ -33,6 +33,9 @@ type facts struct {
 	K0s k0sFacts
 	// Files is the state of each payload file on the host, in payload order.
 	Files []fileState
+	// Links is the state of each payload link on the host, in payload
+	// order.
+	Links []linkState
 	// Dirs are the payload's parent directories with whether they exist
 	// and the free space of their file system.
 	Dirs []dirState
@@ -254,7 +257,10 @@ func (p *connectPhase) gather(ctx context.Context) error {
 	if f.Record, err = readRecord(ctx, r); err != nil {
 		return err
 	}
-	return p.fileStates(ctx)
+	if err := p.fileStates(ctx); err != nil {
+		return err
+	}
+	return p.linkStates(ctx)
 }
 
 // fileStates hashes every payload file already on the host.

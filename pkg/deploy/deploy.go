@@ -140,7 +140,7 @@ func Deploy(ctx context.Context, hosts []Host, o Options) ([]Result, error) {
 		return nil, err
 	}
 	return runHosts(ctx, hosts, o, func(s *hostState) []phase.Phase {
-		phases := []phase.Phase{&connectPhase{s}, &preflightPhase{s}, &uploadPhase{s}}
+		phases := []phase.Phase{&connectPhase{s}, &preflightPhase{s}, &uploadPhase{s: s}}
 		if !o.UploadOnly {
 			phases = append(phases, &installPhase{s}, &startPhase{s}, &waitPhase{s})
 		}

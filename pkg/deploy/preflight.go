@@ -104,6 +104,7 @@ func (p *preflightPhase) checks() []finding {
 		}
 	}
 
+	p.linkChecks(add)
 	if !o.UploadOnly {
 		p.k0sChecks(add)
 	}

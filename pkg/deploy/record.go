@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +23,9 @@ type record struct {
 	Files       []recordFile `json:"files"`
 	// CreatedDirs are directories that did not exist before deploy.
 	CreatedDirs []string `json:"createdDirs,omitempty"`
+	// Links are the symbolic links deploy created (not those the host
+	// had already).
+	Links []string `json:"links,omitempty"`
 }
 
 type recordFile struct {
@@ -61,6 +65,7 @@ func writeRecord(ctx context.Context, r *remote, rec *record) error {
 	rec.Version = recordVersion
 	rec.Time = time.Now().UTC().Truncate(time.Second)
 	sort.Strings(rec.CreatedDirs)
+	rec.Links = slices.Compact(slices.Sorted(slices.Values(rec.Links)))
 	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", RecordPath, err)

@@ -84,6 +84,11 @@ func (p *resetPhase) DryRun(_ context.Context, w io.Writer) error {
 	for _, f := range p.files() {
 		fmt.Fprintf(w, "  would remove %s\n", f)
 	}
+	if rec := s.facts.Record; rec != nil {
+		for _, l := range rec.Links {
+			fmt.Fprintf(w, "  would remove the link %s\n", l)
+		}
+	}
 	for _, d := range p.createdDirs() {
 		fmt.Fprintf(w, "  would remove %s if empty\n", d)
 	}
@@ -132,6 +137,16 @@ func (p *resetPhase) Run(ctx context.Context) error {
 		return fmt.Errorf("remove uploaded files: %w", err)
 	}
 	s.log.printf("  removed %d files", len(files))
+	if rec := s.facts.Record; rec != nil && len(rec.Links) > 0 {
+		var links strings.Builder
+		for _, l := range rec.Links {
+			fmt.Fprintln(&links, r.path(l))
+		}
+		if _, err := r.run(ctx, removeLinksScript, nil, strings.NewReader(links.String())); err != nil {
+			return fmt.Errorf("remove links: %w", err)
+		}
+		s.log.printf("  removed %d links", len(rec.Links))
+	}
 	for _, d := range p.createdDirs() {
 		if _, err := r.run(ctx, `rmdir -- "$1" 2>/dev/null || true`, []string{r.path(d)}, nil); err != nil {
 			return fmt.Errorf("remove %s: %w", d, err)

@@ -19,7 +19,11 @@ import (
 // when that prefix still matches, checked with sha256sum on the host, and
 // renamed over <path> (same directory, so the switch is atomic). Files the
 // host already has with the same sha256 are not sent.
-type uploadPhase struct{ s *hostState }
+type uploadPhase struct {
+	s *hostState
+	// links are the links this run created.
+	links []string
+}
 
 func (p *uploadPhase) Title() string { return "Upload payload" }
 
@@ -111,6 +115,7 @@ func (p *uploadPhase) DryRun(_ context.Context, w io.Writer) error {
 		s.changed[st] = true
 		fmt.Fprintf(w, "  would remove %s (no longer in the payload)\n", st)
 	}
+	linksDryRun(w, s.opts.Payload.Links, s.facts.Links)
 	fmt.Fprintf(w, "  %d files unchanged, %s to send\n", keep, size(bytes))
 	return nil
 }
@@ -201,6 +206,17 @@ func (p *uploadPhase) Run(ctx context.Context) error {
 			s.res.FilesSent++
 		}
 	}
+	made, err := p.writeLinks(ctx)
+	if len(made) > 0 {
+		// Recorded even when a later link fails, so a reset removes them.
+		p.links = append(p.links, made...)
+	}
+	if err != nil {
+		if werr := writeRecord(ctx, r, p.newRecord(true)); werr != nil {
+			s.log.printf("  %v", werr)
+		}
+		return err
+	}
 	for _, st := range p.stale() {
 		if _, err := r.run(ctx, `rm -f -- "$1" "$1.edgeimg-part"`, []string{r.path(st)}, nil); err != nil {
 			return fmt.Errorf("remove %s: %w", st, err)
@@ -248,6 +264,7 @@ func (p *uploadPhase) newRecord(keepOld bool) *record {
 			seen[d.Path] = true
 		}
 	}
+	rec.Links = append(rec.Links, p.links...)
 	return rec
 }
 

@@ -81,8 +81,10 @@ type base struct {
 	detail string
 }
 
-// baseSpec is the Debian base the spec and board ask for.
-func (b *Builder) baseSpec() debian.Spec {
+// baseSpec is the Debian base the spec and board ask for, with the
+// packages the payload needs (payload.Packages; unknown before the payload
+// is rendered, which only makes an early cache check miss).
+func (b *Builder) baseSpec(payloadPackages ...string) debian.Spec {
 	s := &b.opts.Spec.Spec
 	pk := append([]string(nil), debian.CorePackages...)
 	pk = append(pk, b.board.Packages...)
@@ -90,6 +92,7 @@ func (b *Builder) baseSpec() debian.Spec {
 		pk = append(pk, "openssh-server")
 	}
 	pk = append(pk, s.OS.Packages...)
+	pk = append(pk, payloadPackages...)
 	bs := debian.Spec{Suite: s.OS.Suite, Arch: b.board.Arch, Mirror: s.OS.Mirror, Components: b.board.Components, Packages: pk, SourceDateEpoch: b.epoch}
 	bs.Normalize()
 	return bs
@@ -98,20 +101,28 @@ func (b *Builder) baseSpec() debian.Spec {
 // debianStep is "Debian base": the cached mmdebstrap base, built on first
 // use.
 type debianStep struct {
-	b   *Builder
-	out base
+	b       *Builder
+	payload *nodePayload
+	out     base
+}
+
+func (s *debianStep) spec() debian.Spec {
+	if s.payload != nil && s.payload.p != nil {
+		return s.b.baseSpec(s.payload.p.Packages...)
+	}
+	return s.b.baseSpec()
 }
 
 func (s *debianStep) Title() string  { return "Debian base" }
 func (s *debianStep) Detail() string { return s.out.detail }
 
 func (s *debianStep) DryRun(_ context.Context, w io.Writer) error {
-	bs := s.b.baseSpec()
+	bs := s.spec()
 	return dryLine(w, "mmdebstrap %s/%s from %s (cache key %s), packages: %s", bs.Suite, bs.Arch, bs.Mirror, bs.Key(), strings.Join(bs.Packages, " "))
 }
 
 func (s *debianStep) Run(ctx context.Context) error {
-	bs := s.b.baseSpec()
+	bs := s.spec()
 	s.out.debian = &bs
 	db, err := debian.Ensure(ctx, s.b.cache, bs, phase.Output(ctx))
 	if err != nil {

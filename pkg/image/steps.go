@@ -65,7 +65,7 @@ func (b *Builder) phases(ws *workspace, res *Result) []phase.Phase {
 		s := &tarballStep{b: b, tools: &tl.out, ws: ws}
 		ps, bs = append(ps, s), &s.out
 	} else {
-		s := &debianStep{b: b}
+		s := &debianStep{b: b, payload: pl}
 		ps, bs = append(ps, s), &s.out
 	}
 	tree := &treeStep{b: b, checked: &check.out, payload: pl, base: bs, ws: ws}

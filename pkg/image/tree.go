@@ -88,6 +88,9 @@ func (s *treeStep) Run(ctx context.Context) error {
 	addImageEnv(t, b, s.checked.specSHA)
 	addDeviceDefaults(t, sp)
 	addSSHKeys(t, &sp.SSH)
+	if err := checkLinks(ix, s.payload.p, sp.OS.Rootfs != ""); err != nil {
+		return err
+	}
 	if err := addPayload(t, s.payload.p); err != nil {
 		return err
 	}
@@ -282,6 +285,31 @@ func addPayload(t *rootfs.Tree, p *payload.Payload) error {
 		if err := t.AddHostTree(n, p.Dirs[n]); err != nil {
 			return fmt.Errorf("payload directory %s: %w", n, err)
 		}
+	}
+	for _, l := range p.Links {
+		if err := t.AddSymlink(l.Path, l.Target); err != nil {
+			return fmt.Errorf("payload link %s: %w", l.Path, err)
+		}
+	}
+	return nil
+}
+
+// checkLinks checks that every payload link points at a file the base
+// has: its package (payload.Packages) installed, or, for a root file
+// system of the user's (spec.os.rootfs), put there.
+func checkLinks(ix *rootfs.Index, p *payload.Payload, rootfsGiven bool) error {
+	if p == nil {
+		return nil
+	}
+	for _, l := range p.Links {
+		if _, ok := ix.Resolve(l.Target); ok {
+			continue
+		}
+		if rootfsGiven {
+			return fmt.Errorf("spec.os.rootfs has no %s (the target of %s), which the node needs from Debian's %s: install it into that root file system",
+				l.Target, l.Path, strings.Join(p.Packages, ", "))
+		}
+		return fmt.Errorf("the Debian base has no %s (the target of %s) although it installed %s", l.Target, l.Path, strings.Join(p.Packages, ", "))
 	}
 	return nil
 }

@@ -21,6 +21,11 @@ const (
 	// FirstPublicAddress), so the pod gateway can never become the API
 	// address, even when the uplink has no address yet at boot.
 	bridgeName = "kube-bridge"
+	// CNIPackage is the Debian package with the CNI plugins, installed
+	// in DebianCNIDir.
+	CNIPackage = "containernetworking-plugins"
+	// DebianCNIDir is where CNIPackage puts the plugins.
+	DebianCNIDir = "/usr/lib/cni"
 )
 
 // CNIPlugins are the CNI plugin binaries the image must put into
@@ -34,6 +39,25 @@ func (c *Config) CNIPlugins() []string {
 		return nil
 	}
 	return []string{"bridge", "host-local", "loopback", "portmap"}
+}
+
+// CNILinks are the links the node needs in CNIBinDir to Debian's plugins
+// (CNIPlugins), which OSPackages brings.
+func (c *Config) CNILinks() []payload.Link {
+	var out []payload.Link
+	for _, n := range c.CNIPlugins() {
+		out = append(out, payload.Link{Path: CNIBinDir + "/" + n, Target: DebianCNIDir + "/" + n})
+	}
+	return out
+}
+
+// OSPackages are the Debian packages the node's OS needs for this config:
+// the CNI plugins of network bridge.
+func (c *Config) OSPackages() []string {
+	if len(c.CNIPlugins()) == 0 {
+		return nil
+	}
+	return []string{CNIPackage}
 }
 
 // ExtraFiles are the files the node needs besides k0s.yaml and the unit:

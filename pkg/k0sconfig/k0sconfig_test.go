@@ -75,8 +75,8 @@ func TestBuild(t *testing.T) {
 				if got := b.c.InstallFlags(); !slices.Equal(got, wantFlags) {
 					t.Errorf("install flags = %q, want %q", got, wantFlags)
 				}
-				if files := b.c.ExtraFiles(); len(files) != 0 || b.c.CNIPlugins() != nil {
-					t.Errorf("kuberouter needs no extra files or CNI plugins, got %v %v", files, b.c.CNIPlugins())
+				if files := b.c.ExtraFiles(); len(files) != 0 || b.c.CNIPlugins() != nil || b.c.CNILinks() != nil || b.c.OSPackages() != nil {
+					t.Errorf("kuberouter needs no extra files, CNI plugins, links or packages, got %v %v %v %v", files, b.c.CNIPlugins(), b.c.CNILinks(), b.c.OSPackages())
 				}
 			},
 		},
@@ -115,6 +115,17 @@ func TestBuild(t *testing.T) {
 				checkConflist(t, b.c, "10.244.0.0/16")
 				if got := b.c.CNIPlugins(); !slices.Equal(got, []string{"bridge", "host-local", "loopback", "portmap"}) {
 					t.Errorf("CNI plugins = %v", got)
+				}
+				var links []string
+				for _, l := range b.c.CNILinks() {
+					links = append(links, l.Path+" -> "+l.Target)
+				}
+				if want := []string{"/opt/cni/bin/bridge -> /usr/lib/cni/bridge", "/opt/cni/bin/host-local -> /usr/lib/cni/host-local",
+					"/opt/cni/bin/loopback -> /usr/lib/cni/loopback", "/opt/cni/bin/portmap -> /usr/lib/cni/portmap"}; !slices.Equal(links, want) {
+					t.Errorf("CNI links = %q, want %q", links, want)
+				}
+				if got := b.c.OSPackages(); !slices.Equal(got, []string{"containernetworking-plugins"}) {
+					t.Errorf("OS packages = %v", got)
 				}
 				for _, img := range b.c.SystemImages() {
 					if strings.Contains(img, "kube-router") || strings.Contains(img, "cni-node") {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"syscall"
 
@@ -54,12 +55,30 @@ func statSource(p string) (sourceID, error) {
 	return id, nil
 }
 
+// Link is a symbolic link on the node.
+type Link struct {
+	// Path is the absolute link path; Target the absolute path it points
+	// to (a file the node's OS provides, e.g. from one of Packages).
+	Path, Target string
+}
+
 // Payload is the set of files for one node.
 type Payload struct {
 	Files []File
 	// Dirs are local directory trees copied to a node path as a whole
 	// (the preloaded containerd root), keyed by node path.
 	Dirs map[string]string
+	// Links are symbolic links to files of the node's OS.
+	Links []Link
+	// Packages are the Debian packages the node's OS must have for the
+	// payload to work (Links point into them): an image installs them, a
+	// deploy checks the links' targets are there.
+	Packages []string
+}
+
+// AddLink appends a symbolic link.
+func (p *Payload) AddLink(nodePath, target string) {
+	p.Links = append(p.Links, Link{Path: nodePath, Target: target})
 }
 
 // Add appends a file with inline content.
@@ -131,11 +150,24 @@ func (p *Payload) Seal() error {
 		f.Size, f.SHA256, f.hashed = n, hex.EncodeToString(h.Sum(nil)), id
 	}
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+	for _, l := range p.Links {
+		for _, q := range []string{l.Path, l.Target} {
+			if !path.IsAbs(q) || path.Clean(q) != q {
+				return fmt.Errorf("payload link %s -> %s: %q: expected a clean absolute path", l.Path, l.Target, q)
+			}
+		}
+		if seen[l.Path] {
+			return fmt.Errorf("payload %s: added twice", l.Path)
+		}
+		seen[l.Path] = true
+	}
+	sort.Slice(p.Links, func(i, j int) bool { return p.Links[i].Path < p.Links[j].Path })
+	p.Packages = slices.Compact(slices.Sorted(slices.Values(p.Packages)))
 	return nil
 }
 
 // WriteTree writes every file under root (a root file system being built),
-// atomically per file. Dirs are left to the caller, which knows how to copy
+// atomically per file, and every link (replacing what is at its path). Dirs are left to the caller, which knows how to copy
 // them (hard links, reflinks, tar).
 func (p *Payload) WriteTree(root string) error {
 	for i := range p.Files {
@@ -152,6 +184,18 @@ func (p *Payload) WriteTree(root string) error {
 		})
 		if err != nil {
 			return fmt.Errorf("payload %s: %w", f.Path, err)
+		}
+	}
+	for _, l := range p.Links {
+		dest := filepath.Join(root, filepath.FromSlash(l.Path))
+		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+			return fmt.Errorf("payload link %s: %w", l.Path, err)
+		}
+		if err := os.Remove(dest); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("payload link %s: %w", l.Path, err)
+		}
+		if err := os.Symlink(l.Target, dest); err != nil {
+			return fmt.Errorf("payload link %s: %w", l.Path, err)
 		}
 	}
 	return nil

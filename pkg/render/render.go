@@ -84,7 +84,9 @@ func SystemWorkloads(c *k0sconfig.Config, k0sVersion string) []plan.Workload {
 }
 
 // Payload is the node files rendering produces: k0s.yaml, the controller
-// unit, the files the k0s config needs (CNI), the stacks and the promoter.
+// unit, the files the k0s config needs (CNI: the conflist, links to
+// Debian's plugins and the package with them), the stacks and the
+// promoter.
 // The caller adds the k0s binary and the images.
 func (r *Result) Payload() (*payload.Payload, error) {
 	p, err := r.Bundle.Payload(bundle.Layout{DataDir: r.DataDir})
@@ -98,6 +100,8 @@ func (r *Result) Payload() (*payload.Payload, error) {
 	p.Add(k0spath.Config, 0o600, y)
 	p.Add(k0spath.UnitPath, 0o644, r.K0s.Unit(k0spath.Binary))
 	p.Files = append(p.Files, r.K0s.ExtraFiles()...)
+	p.Links = append(p.Links, r.K0s.CNILinks()...)
+	p.Packages = append(p.Packages, r.K0s.OSPackages()...)
 	if err := p.Seal(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,5 +126,29 @@ func TestPayload(t *testing.T) {
 	}
 	if got := res.Units(); len(got) != 2 || got[0] != k0spath.UnitName {
 		t.Errorf("units = %v", got)
+	}
+}
+
+// TestPayloadCNI: network bridge's payload carries the conflist, the links
+// to Debian's CNI plugins and the package with them; kuberouter's none.
+func TestPayloadCNI(t *testing.T) {
+	for _, tc := range []struct {
+		network  string
+		links    int
+		packages []string
+	}{
+		{spec.NetworkBridge, 4, []string{"containernetworking-plugins"}},
+		{spec.NetworkKubeRouter, 0, nil},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			res := renderSpec(t, func(d *spec.Document) { d.Spec.K0s.Network = tc.network })
+			p, err := res.Payload()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Links) != tc.links || !slices.Equal(p.Packages, tc.packages) {
+				t.Errorf("links %v, packages %v: want %d links, packages %v", p.Links, p.Packages, tc.links, tc.packages)
+			}
+		})
 	}
 }

@@ -144,8 +144,8 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 // carries inside its binary and the k0s of hack/build-bins.sh (built with
 // noembedbins) runs from <data-dir>/bin instead: kine, the Kubernetes
 // components, containerd, its shim and runc (Debian's, as test/e2e runs
-// it); and the CNI plugins network bridge needs in /opt/cni/bin (Debian's,
-// as test/e2e uses them). xtables come from the image's iptables package.
+// it). xtables come from the image's iptables package; the CNI plugins of
+// network bridge from the package the payload asks for.
 func nodeBinaries(t *testing.T, bins map[string]string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -154,9 +154,6 @@ func nodeBinaries(t *testing.T, bins map[string]string) map[string]string {
 			continue
 		}
 		out[path.Join(k0spath.DataDir, "bin", n)] = p
-	}
-	for _, n := range []string{"bridge", "host-local", "loopback", "portmap"} {
-		out[path.Join("/opt/cni/bin", n)] = filepath.Join(k0s.DebianCNIDir, n)
 	}
 	for _, p := range out {
 		if _, err := os.Stat(p); err != nil {

@@ -181,6 +181,13 @@ func (d *device) checkUnit() {
 	if got := d.vm.Run("systemctl is-active " + k0spath.UnitName + " || true"); got != "active" {
 		t.Fatalf("%s is %q", k0spath.UnitName, got)
 	}
+	// Network bridge's CNI plugins: the payload's links into the package
+	// the image installed for them.
+	for _, l := range d.bi.p.Links {
+		if got := d.vm.Run("readlink " + l.Path + "; test -x " + l.Path + " && echo executable || true"); got != l.Target+"\nexecutable" {
+			t.Errorf("%s on the device: %q, want a link to the executable %s", l.Path, got, l.Target)
+		}
+	}
 }
 
 // waitPromoter waits for the staged-stack promoter's unit to finish with

@@ -15,8 +15,5 @@
 // references. Besides, because hack/build-bins.sh builds k0s with
 // noembedbins, the harness adds to the image's payload what a release
 // k0s carries inside its binary: the Kubernetes components, kine,
-// containerd and its shim in /var/lib/k0s/bin, and Debian's runc; and the
-// four CNI plugins of network bridge in /opt/cni/bin (Debian's, as
-// test/e2e uses them), which the image builder does not put there itself
-// (k0sconfig's CNIPlugins is unused by the builder).
+// containerd and its shim in /var/lib/k0s/bin, and Debian's runc.
 package e2evm
