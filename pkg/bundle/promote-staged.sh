@@ -69,6 +69,8 @@ applied() {
 	done
 }
 
+node_registered() { [ -n "$(kubectl get nodes -o name)" ]; }
+
 # label_node: set the per-device node labels (EDGEIMG_NODE_LABELS,
 # comma-separated k=v, from edgeimg-device.yaml) on this single node.
 label_node() {
@@ -89,7 +91,10 @@ label_node() {
 	done
 	set +f
 	[ -n "$labels" ] || return 0
-	wait_for "the node to register" kubectl get nodes -o name
+	# `get nodes` succeeds with no node at all: wait for a name. On a slow
+	# first boot the API server answers minutes before the kubelet has
+	# registered the node.
+	wait_for "the node to register" node_registered
 	# shellcheck disable=SC2086
 	kubectl label nodes --all --overwrite $labels >/dev/null
 	log "node labels: $labels"
