@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -42,16 +41,27 @@ var bootMilestones = map[string]*regexp.Regexp{
 	"k0s":        regexp.MustCompile(`Started .*k0scontroller\.service`),
 }
 
-// TestDevice builds the image, writes its device file, boots it as a
-// device (1 vCPU, the spec's memory, no route out) and checks the
-// product's promise on it: k0s started by the rendered unit, the node
-// Ready with the device file's labels, nothing imported or pulled, every
-// stack applied (the staged ones by the promoter), MetalLB giving Kourier
-// the device file's first address, hello Ready, scaled to zero and
-// answering 200 through the activator from zero, no OOM kill, no restart.
-// It logs the timings from power-on and the idle node's memory.
+// TestDevice builds the image, writes its device file and boots it as a
+// device (1 vCPU, the spec's memory, no route out), then checks the
+// product's promise on it over three power cycles:
+//
+//   - first boot: k0s started by the rendered unit, the node Ready with the
+//     device file's hostname and labels, network bridge's CNI links,
+//     nothing imported or pulled;
+//   - a clean reboot (systemctl reboot): the same again, data kept (an
+//     object created before it), still nothing imported;
+//   - a power cut (QEMU killed) while k0s is starting and applying: the
+//     node recovers on the next boot, nothing imported, data kept; after a
+//     clean power-off the root file system is clean (e2fsck -fn).
+//
+// With the workloads (envWorkloads, or KVM), the first boot and the
+// reboot also check every stack applied (the staged ones by the
+// promoter), MetalLB giving Kourier the device file's first address,
+// hello Ready, scaled to zero and answering 200 through the activator
+// from zero, no pod Pending, no OOM kill, no container restart. It logs
+// the timings from power-on and the idle node's memory.
 func TestDevice(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Minute)
 	defer cancel()
 	bi := buildImage(ctx, t)
 	writeDeviceConfig(t, bi.raw)
@@ -63,24 +73,13 @@ func TestDevice(t *testing.T) {
 	// image grows its root on first boot.
 	imagebuild.ResizeRaw(t, bi.raw, fi.Size()+2<<30)
 
-	mem := memoryMiB(t, bi.doc.Spec.Node.Memory.Value()>>20)
-	bootCtx, bootCancel := context.WithTimeout(ctx, 15*time.Minute)
-	vm := qemu.Boot(bootCtx, t, qemu.Config{Arch: "amd64", Disk: bi.raw, MemoryMiB: mem, CPUs: 1, Restrict: true, Forward: []int{apiPort}},
-		bootMilestones, "root", ssh.PublicKeys(bi.signer))
-	bootCancel()
-	d := &device{t: t, vm: vm, bi: bi, times: map[string]time.Duration{}}
+	d := &device{t: t, bi: bi, mem: memoryMiB(t, bi.doc.Spec.Node.Memory.Value()>>20), workloads: workloadsWanted(t), times: map[string]time.Duration{}}
 	t.Cleanup(d.dumpOnFailure)
-	d.times["multi-user"] = vm.Milestones["multi-user"]
-	d.times["k0s started"] = vm.Milestones["k0s"]
-	t.Logf("VM (TCG, 1 vCPU, %d MiB, user-net restrict=on): multi-user.target %s, k0scontroller.service started %s after power-on",
-		mem, fmtDur(d.times["multi-user"]), fmtDur(d.times["k0s started"]))
-	d.measureClock()
-	sampleCtx, stopSampling := context.WithCancel(ctx)
-	t.Cleanup(stopSampling)
-	sampleGuest(sampleCtx, t, vm, time.Minute)
 
+	// First boot.
+	d.boot(ctx, "first boot")
 	d.checkUnit()
-	if got := vm.Run("hostname"); got != deviceHostname {
+	if got := d.vm.Run("hostname"); got != deviceHostname {
 		t.Errorf("hostname %q, want the device file's %s", got, deviceHostname)
 	}
 	c := d.waitAPI(ctx)
@@ -88,21 +87,61 @@ func TestDevice(t *testing.T) {
 	if node.Name != deviceHostname {
 		t.Errorf("node %s, want the device file's hostname %s", node.Name, deviceHostname)
 	}
+	d.checkLabels(ctx, c)
+	d.checkNoImports(ctx, c)
+	if d.workloads {
+		d.checkWorkloads(ctx, c, true)
+	}
+	t.Log(d.timingTable())
+	t.Logf("node memory (TCG guest):\n%s", d.memory())
+	if t.Failed() {
+		return
+	}
+
+	// A clean reboot: the same node, its data kept, nothing imported.
+	bootID := d.vm.Run("cat /proc/sys/kernel/random/boot_id")
+	d.keepData(ctx, c)
+	d.reboot(ctx)
+	if d.vm.Run("cat /proc/sys/kernel/random/boot_id") == bootID {
+		t.Fatalf("the boot id did not change: the VM did not reboot")
+	}
+	c = d.waitAPI(ctx)
+	d.waitNode(ctx, c)
+	d.checkKept(ctx, c)
+	d.checkLabels(ctx, c)
+	d.checkNoImports(ctx, c)
+	if d.workloads {
+		d.checkWorkloads(ctx, c, false)
+	}
+	t.Logf("after the reboot: %s", d.bootTimes())
+
+	// A power cut while k0s starts and applies its stacks, then the next
+	// boot recovers; after a clean power-off the file system is clean.
+	d.waitAPI(ctx)
+	d.powerCut(ctx)
+	c = d.waitAPI(ctx)
+	d.waitNode(ctx, c)
+	d.checkKept(ctx, c)
+	d.checkNoImports(ctx, c)
+	t.Logf("after the power cut: %s", d.bootTimes())
+	d.powerOff(ctx)
+	t.Logf("e2fsck -fn of the root file system after the power cut and a clean power-off: %s", imagebuild.FsckRoot(t, bi.raw))
+}
+
+// checkWorkloads checks the stacks and hello on the running device; first
+// also checks scale to zero and the request from zero, the pods, the
+// kernel log for OOM kills, and logs the stack timings.
+func (d *device) checkWorkloads(ctx context.Context, c *cluster.Clients, first bool) {
+	t := d.t
 	d.waitStacks(ctx, c)
 	d.waitPromoter(ctx)
-	// The promoter labels the node from the device file once it has
-	// registered.
-	node = d.waitNode(ctx, c)
-	for k, v := range deviceLabels {
-		if node.Labels[k] != v {
-			t.Errorf("node label %s=%q, want the device file's %q", k, node.Labels[k], v)
-		}
-	}
 	rev := d.waitHello(ctx, c)
 	d.checkLoadBalancer(ctx, c)
 	d.checkNoImports(ctx, c)
 	d.checkPods(ctx, c)
-
+	if !first {
+		return
+	}
 	// Scale to zero (Knative's default windows: ~90 s without traffic),
 	// then back from zero on a request through the activator.
 	if err := poll(ctx, 5*time.Second, 10*time.Minute, func() (bool, string) {
@@ -121,22 +160,30 @@ func TestDevice(t *testing.T) {
 		t.Fatalf("request through the activator: %d %q, want 200 %q", code, body, helloBody)
 	}
 	t.Logf("hello answered 200 %q through the activator %s after the request, from zero pods", strings.TrimSpace(body), time.Since(start).Round(time.Millisecond))
-
 	d.checkNoImports(ctx, c)
 	d.checkPods(ctx, c)
 	d.checkNoOOM()
-	t.Log(d.timingTable())
-	t.Logf("idle node memory (TCG guest):\n%s", d.memory())
 }
 
-// device is the booted image under test.
+// device is the image under test and the VM booted from it.
 type device struct {
-	t     *testing.T
-	vm    *qemu.Booted
-	bi    *built
+	t  *testing.T
+	vm *qemu.Booted
+	bi *built
+	// mem is the VM's memory (MiB); workloads says whether the workload
+	// checks run.
+	mem       int64
+	workloads bool
+	// times are the first boot's milestones from power-on; boots counts
+	// the VM's starts.
 	times map[string]time.Duration
+	boots int
 	// skew is the host's wall clock minus the guest's.
 	skew time.Duration
+	// stopSampling ends the current boot's guest sampler.
+	stopSampling context.CancelFunc
+	// last are the current boot's API and node Ready times from power-on.
+	last map[string]time.Duration
 }
 
 // at maps a guest time stamp to the time since power-on.
@@ -338,8 +385,8 @@ func (d *device) waitAPI(ctx context.Context) *cluster.Clients {
 	}); err != nil {
 		t.Fatalf("API server /readyz on the forwarded port: %v", err)
 	}
-	d.times["API ready"] = time.Since(d.vm.VM.Started)
-	t.Logf("API server ready %s after power-on (/readyz polled every 2 s)", fmtDur(d.times["API ready"]))
+	d.mark("API ready", time.Since(d.vm.VM.Started))
+	t.Logf("API server ready %s after power-on (/readyz polled every 2 s)", fmtDur(d.last["API ready"]))
 	return cluster.New(t, cfg)
 }
 
@@ -347,6 +394,7 @@ func (d *device) waitAPI(ctx context.Context) *cluster.Clients {
 func (d *device) waitNode(ctx context.Context, c *cluster.Clients) *corev1.Node {
 	t := d.t
 	var node *corev1.Node
+	bootID := d.vm.Run("cat /proc/sys/kernel/random/boot_id")
 	if err := poll(ctx, 2*time.Second, 30*time.Minute, func() (bool, string) {
 		nodes, err := c.CS.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -356,10 +404,13 @@ func (d *device) waitNode(ctx context.Context, c *cluster.Clients) *corev1.Node 
 			return false, fmt.Sprintf("%d nodes", len(nodes.Items))
 		}
 		node = &nodes.Items[0]
+		if node.Status.NodeInfo.BootID != bootID {
+			return false, "the node's status is from an earlier boot"
+		}
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
 				if cond.Status == corev1.ConditionTrue {
-					d.times["node Ready"] = d.at(cond.LastTransitionTime.Time)
+					d.mark("node Ready", d.at(cond.LastTransitionTime.Time))
 					return true, ""
 				}
 				return false, cond.Reason + ": " + cond.Message
@@ -369,7 +420,7 @@ func (d *device) waitNode(ctx context.Context, c *cluster.Clients) *corev1.Node 
 	}); err != nil {
 		t.Fatalf("node not Ready: %v", err)
 	}
-	t.Logf("node %s Ready %s after power-on; capacity %s CPU / %s, allocatable %s CPU / %s", node.Name, fmtDur(d.times["node Ready"]),
+	t.Logf("node %s Ready %s after power-on; capacity %s CPU / %s, allocatable %s CPU / %s", node.Name, fmtDur(d.last["node Ready"]),
 		node.Status.Capacity.Cpu(), node.Status.Capacity.Memory(), node.Status.Allocatable.Cpu(), node.Status.Allocatable.Memory())
 	return node
 }
@@ -386,8 +437,8 @@ func (d *device) waitStacks(ctx context.Context, c *cluster.Clients) {
 	}); err != nil {
 		t.Fatalf("stacks not applied: %v", err)
 	}
-	d.times["stacks applied"] = d.at(last.Add(500 * time.Millisecond))
-	t.Logf("every object of every stack applied %s after power-on (%d live stacks, %d staged)", fmtDur(d.times["stacks applied"]),
+	d.mark("stacks applied", d.at(last.Add(500*time.Millisecond)))
+	t.Logf("every object of every stack applied %s after power-on (%d live stacks, %d staged)", fmtDur(d.last["stacks applied"]),
 		len(d.bi.first.Bundle.Stacks), len(d.bi.first.Bundle.Staged))
 }
 
@@ -408,10 +459,10 @@ func (d *device) waitHello(ctx context.Context, c *cluster.Clients) string {
 		t.Fatalf("Knative Service hello not Ready: %v", err)
 	}
 	if ts, err := cluster.ConditionTime(ksvc, "Ready"); err == nil {
-		d.times["hello Ready"] = d.at(ts.Add(500 * time.Millisecond))
+		d.mark("hello Ready", d.at(ts.Add(500*time.Millisecond)))
 	}
 	rev, _, _ := unstructured.NestedString(ksvc.Object, "status", "latestReadyRevisionName")
-	t.Logf("Knative Service hello Ready %s after power-on (Revision %s)", fmtDur(d.times["hello Ready"]), rev)
+	t.Logf("Knative Service hello Ready %s after power-on (Revision %s)", fmtDur(d.last["hello Ready"]), rev)
 	return rev
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ type Config struct {
 	Forward []int
 }
 
-// VM is a running QEMU (TCG) VM with its SSH port forwarded to the host.
+// VM is a running QEMU VM with its SSH port forwarded to the host.
 type VM struct {
 	cmd     *exec.Cmd
 	SSHPort int
@@ -86,7 +87,30 @@ func System(t testing.TB, arch string) (string, Firmware) {
 	return "", Firmware{}
 }
 
-// Start boots cfg.Disk under TCG (KVM does not work on these machines)
+// KVM reports whether /dev/kvm can be opened for reading and writing (it
+// cannot on the build machines here: their VMs run under TCG).
+func KVM() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// Accel is the accelerator VMs of the host's architecture run with: kvm
+// where KVM works, else tcg.
+func Accel() string { return accel(runtime.GOARCH) }
+
+func accel(arch string) string {
+	if arch == runtime.GOARCH && KVM() {
+		return "kvm"
+	}
+	return "tcg"
+}
+
+// Start boots cfg.Disk under KVM where it works for the guest's
+// architecture, else TCG (KVM does not work on these build machines),
 // with UEFI firmware, user-mode networking and the guest's port 22
 // forwarded to a free host port. The VM is killed when the test ends.
 func Start(t testing.TB, cfg Config) *VM {
@@ -122,7 +146,7 @@ func Start(t testing.TB, cfg Config) *VM {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", h, g)
 	}
 	args := []string{
-		"-accel", "tcg", "-m", strconv.FormatInt(cfg.MemoryMiB, 10), "-smp", strconv.Itoa(cfg.CPUs),
+		"-accel", accel(cfg.Arch), "-m", strconv.FormatInt(cfg.MemoryMiB, 10), "-smp", strconv.Itoa(cfg.CPUs),
 		"-nographic", "-no-reboot", "-nodefaults",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + fw.Code,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
@@ -133,8 +157,15 @@ func Start(t testing.TB, cfg Config) *VM {
 		"-serial", "file:" + cfg.SerialLog,
 		"-monitor", "none",
 	}
+	if accel(cfg.Arch) == "kvm" {
+		args = append([]string{"-cpu", "host"}, args...)
+	}
 	if cfg.Arch == "arm64" {
-		args = append([]string{"-M", "virt", "-cpu", "cortex-a72"}, args...)
+		cpu := []string{"-cpu", "cortex-a72"}
+		if accel(cfg.Arch) == "kvm" {
+			cpu = nil
+		}
+		args = append(append([]string{"-M", "virt"}, cpu...), args...)
 	} else {
 		args = append([]string{"-M", "q35"}, args...)
 	}
@@ -169,6 +200,18 @@ func (vm *VM) Stop() {
 		vm.cmd.Process.Kill()
 		<-vm.done
 	})
+}
+
+// Wait waits until QEMU exits (the guest powered off, or rebooted: VMs
+// run with -no-reboot) or ctx ends.
+func (vm *VM) Wait(ctx context.Context) error {
+	select {
+	case err := <-vm.done:
+		vm.done <- err
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("VM still running: %w", ctx.Err())
+	}
 }
 
 // WaitSerial waits until the serial log matches re and returns the time
