@@ -2,8 +2,10 @@ package airgap
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +20,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// ctrImages parses `ctr -n k8s.io images ls`: name → target digest.
+// ctrImages parses `ctr -n k8s.io images ls`: name → target digest (the
+// rows whose third column is a digest: ctr 2.x may print warnings first).
 func ctrImages(t testing.TB, c *ctrd.Daemon) map[string]string {
 	t.Helper()
 	out, err := c.Ctr("-n", Namespace, "images", "ls")
@@ -26,9 +29,9 @@ func ctrImages(t testing.TB, c *ctrd.Daemon) map[string]string {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, line := range strings.Split(out, "\n")[1:] {
+	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 3 {
+		if len(f) >= 3 && strings.HasPrefix(f[2], "sha256:") {
 			got[f[0]] = f[2]
 		}
 	}
@@ -67,19 +70,29 @@ func runHello(t *testing.T, c *ctrd.Daemon, image, id string, whiteouts bool) {
 	}
 }
 
+// containerdVersions are the containerd releases the k0s lines embed: one
+// preloaded store serves both (1.7 for k0s 1.33 and 1.35, 2.3 for 1.36).
+var containerdVersions = []string{ctrd.Version, ctrd.Version2}
+
 func TestPreloadedStoreRunsOffline(t *testing.T) {
-	ctrd.Need(t)
+	for _, v := range containerdVersions {
+		t.Run("containerd "+v, func(t *testing.T) { testPreloadedStoreRunsOffline(t, v) })
+	}
+}
+
+func testPreloadedStoreRunsOffline(t *testing.T, version string) {
+	ctrd.NeedVersion(t, version)
 	reg, fx, st, imgs := pulledFixture(t)
 	root := filepath.Join(t.TempDir(), "containerd")
 	if err := st.Preload(context.Background(), root, imgs, PreloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	reg.Close() // nothing below may reach a registry
-	c := ctrd.Start(t, ctrd.Options{Root: root})
+	c := ctrd.Start(t, ctrd.Options{Root: root, Version: version})
 
 	got := ctrImages(t, c)
 	if want := wantNames(imgs); !mapsEqual(got, want) {
-		t.Errorf("ctr images ls:\n%v\nwant\n%v", got, want)
+		t.Errorf("ctr images ls: %s", mapDiff(got, want))
 	}
 	// By the pinned reference (a single-platform manifest, then an index
 	// digest) and by tag: the containers start, whiteouts applied.
@@ -119,7 +132,7 @@ func TestPreloadedStoreRunsOffline(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	c2 := ctrd.Start(t, ctrd.Options{Root: root})
+	c2 := ctrd.Start(t, ctrd.Options{Root: root, Version: version})
 	got = ctrImages(t, c2)
 	if len(got) != len(wantNames(imgs))-1 {
 		t.Errorf("after restart: %d images, want %d", len(got), len(wantNames(imgs))-1)
@@ -175,16 +188,26 @@ func TestBundleImportsIntoContainerd(t *testing.T) {
 }
 
 // TestCRISeesPreloadedImages starts containerd with its CRI plugin on a
-// preloaded root and asks the CRI image service, as kubelet does.
+// preloaded root, for each containerd the k0s lines embed, and asks the CRI
+// image service, as kubelet does: every image is there at the first start,
+// pinned, with nothing imported (the content store holds exactly the blobs
+// Preload wrote, the metadata's images are Preload's).
 func TestCRISeesPreloadedImages(t *testing.T) {
-	ctrd.Need(t)
+	for _, v := range containerdVersions {
+		t.Run("containerd "+v, func(t *testing.T) { testCRISeesPreloadedImages(t, v) })
+	}
+}
+
+func testCRISeesPreloadedImages(t *testing.T, version string) {
+	ctrd.NeedVersion(t, version)
 	reg, _, st, imgs := pulledFixture(t)
 	root := filepath.Join(t.TempDir(), "containerd")
 	if err := st.Preload(context.Background(), root, imgs, PreloadOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	reg.Close()
-	c := ctrd.Start(t, ctrd.Options{Root: root, CRI: true})
+	blobsBefore := contentBlobs(t, root)
+	c := ctrd.Start(t, ctrd.Options{Root: root, CRI: true, Version: version})
 	conn, err := grpc.NewClient("unix://"+c.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -230,4 +253,61 @@ func TestCRISeesPreloadedImages(t *testing.T) {
 			t.Errorf("CRI lists no digest %s@%s (%v)", im.Name, im.Target.Digest, seen)
 		}
 	}
+	// Nothing imported: the image records are Preload's names and targets
+	// besides the image-ID references the CRI plugin adds (named
+	// sha256:<config digest>, for a target of Preload's), and the content
+	// store has exactly Preload's blobs.
+	got, want := ctrImages(t, c), wantNames(imgs)
+	targets := map[string]bool{}
+	for _, d := range want {
+		targets[d] = true
+	}
+	for n, d := range got {
+		if strings.HasPrefix(n, "sha256:") && targets[d] {
+			delete(got, n)
+		}
+	}
+	if !mapsEqual(got, want) {
+		t.Errorf("containerd %s images against Preload's: %s", version, mapDiff(got, want))
+	}
+	if after := contentBlobs(t, root); !slices.Equal(after, blobsBefore) {
+		t.Errorf("containerd %s: the content store changed: %d blobs after Preload, %d after the start", version, len(blobsBefore), len(after))
+	}
+}
+
+// mapDiff says what got has that want has not, and the other way round.
+func mapDiff(got, want map[string]string) string {
+	var extra, missing []string
+	for k, v := range got {
+		if w, ok := want[k]; !ok || w != v {
+			extra = append(extra, k+" → "+v)
+		}
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			missing = append(missing, k+" → "+v)
+		}
+	}
+	slices.Sort(extra)
+	slices.Sort(missing)
+	return fmt.Sprintf("unexpected %q, missing %q", extra, missing)
+}
+
+// contentBlobs lists the blobs of a containerd root's content store.
+func contentBlobs(t testing.TB, root string) []string {
+	t.Helper()
+	var out []string
+	dir := filepath.Join(root, contentDir, "blobs")
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		out = append(out, rel)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

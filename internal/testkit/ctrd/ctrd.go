@@ -17,31 +17,69 @@ import (
 	"github.com/edgeimg/edgeimg/internal/testkit"
 )
 
-// Version is the containerd k0s embeds, built by
-// hack/build-containerd.sh.
-const Version = "1.7.30"
+// The containerd releases the k0s lines embed, built by
+// hack/build-containerd.sh (CONTAINERD_VERSION, or K0S_LINE).
+const (
+	// Version is k0s 1.33's containerd (the 1.7 line: config version 2,
+	// module github.com/containerd/containerd).
+	Version = "1.7.30"
+	// Version2 is k0s 1.36's containerd (the 2.x line: config version 3,
+	// module github.com/containerd/containerd/v2, CRI split into the
+	// io.containerd.cri.v1.images and io.containerd.cri.v1.runtime
+	// plugins).
+	Version2 = "2.3.3"
+)
 
 // BinDir is where hack/build-containerd.sh puts containerd,
-// containerd-shim-runc-v2 and ctr for this Go version.
-func BinDir() string {
+// containerd-shim-runc-v2 and ctr of Version for this Go version.
+func BinDir() string { return BinDirOf(Version) }
+
+// BinDirOf is BinDir for a containerd version.
+func BinDirOf(version string) string {
 	return filepath.Join(testkit.CacheDir(), "build",
-		"containerd-"+Version+"-go"+strings.TrimPrefix(runtime.Version(), "go"))
+		"containerd-"+version+"-go"+strings.TrimPrefix(runtime.Version(), "go"))
 }
 
-// Need returns the directory of the containerd binaries, after
+// Need returns the directory of the containerd binaries of Version, after
 // checking them, runc and root privileges; it skips the test (fails it
 // under EDGEIMG_CI=1) when one is missing.
-func Need(t testing.TB) string {
+func Need(t testing.TB) string { return NeedVersion(t, Version) }
+
+// NeedVersion is Need for a containerd version.
+func NeedVersion(t testing.TB, version string) string {
 	t.Helper()
-	dir := BinDir()
+	dir := BinDirOf(version)
 	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
 		_, err := os.Stat(filepath.Join(dir, b))
-		testkit.Require(t, err == nil, fmt.Sprintf("containerd %s is not built: run hack/build-containerd.sh (%s missing)", Version, filepath.Join(dir, b)))
+		testkit.Require(t, err == nil, fmt.Sprintf("containerd %s is not built: run CONTAINERD_VERSION=%s hack/build-containerd.sh (%s missing)", version, version, filepath.Join(dir, b)))
 	}
 	_, err := exec.LookPath("runc")
 	testkit.Require(t, err == nil, "runc not found: apt-get install runc")
 	testkit.Require(t, os.Geteuid() == 0, "a containerd daemon needs root")
 	return dir
+}
+
+// MajorVersion runs `containerd --version` from bin and returns the
+// release's major version (1 or 2), which decides the config version it
+// reads (2 or 3) and its CRI plugins' IDs.
+func MajorVersion(bin string) (int, error) {
+	out, err := exec.Command(filepath.Join(bin, "containerd"), "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("containerd --version: %w", err)
+	}
+	// "containerd <module> v<version> <revision>"
+	for _, f := range strings.Fields(string(out)) {
+		if len(f) > 2 && f[0] == 'v' && f[1] >= '0' && f[1] <= '9' {
+			switch f[1] {
+			case '1':
+				return 1, nil
+			case '2':
+				return 2, nil
+			}
+			return 0, fmt.Errorf("containerd --version: release %s: want 1.x or 2.x", f)
+		}
+	}
+	return 0, fmt.Errorf("containerd --version: no version in %q", strings.TrimSpace(string(out)))
 }
 
 // Daemon is a containerd daemon started for a test, with its root,
@@ -53,6 +91,7 @@ type Daemon struct {
 	State   string
 	Address string // the gRPC socket
 	LogPath string
+	Major   int // the release's major version (1 or 2)
 	cmd     *exec.Cmd
 	done    chan struct{}
 	waitErr error
@@ -65,13 +104,20 @@ type Options struct {
 	Root string
 	// CRI enables the CRI plugin (off by default: faster start).
 	CRI bool
+	// Version is the containerd release Start runs (Version or Version2);
+	// empty means Version.
+	Version string
 }
 
 // Start starts a containerd daemon and waits until it answers;
 // it is stopped at the end of the test.
 func Start(t testing.TB, opt Options) *Daemon {
 	t.Helper()
-	c, err := Launch(Need(t), opt)
+	v := opt.Version
+	if v == "" {
+		v = Version
+	}
+	c, err := Launch(NeedVersion(t, v), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,46 +153,15 @@ func Launch(bin string, opt Options) (*Daemon, error) {
 	if opt.Root != "" {
 		c.Root = opt.Root
 	}
-	disabled := `["io.containerd.grpc.v1.cri"]`
-	if opt.CRI {
-		disabled = `[]`
-	}
 	for _, d := range []string{filepath.Join(dir, "cni", "net.d"), filepath.Join(dir, "cni", "bin")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	// restrict_oom_score_adj: this sandbox has no CAP_SYS_RESOURCE, so
-	// CRI must not lower oom_score_adj below the daemon's own.
-	config := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = %s
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = ""
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins]
-  [plugins."io.containerd.internal.v1.opt"]
-    path = %q
-  [plugins."io.containerd.grpc.v1.cri"]
-    restrict_oom_score_adj = true
-    sandbox_image = "quay.io/k0sproject/pause:3.10.1"
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = %q
-      conf_dir = %q
-`, c.Root, c.State, disabled, c.Address, filepath.Join(dir, "opt"),
-		filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "net.d"))
+	if c.Major, err = MajorVersion(bin); err != nil {
+		return nil, err
+	}
+	config := daemonConfig(c, opt.CRI)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		return nil, err
@@ -173,6 +188,60 @@ disabled_plugins = %s
 		return nil, fmt.Errorf("%w\n%s", err, c.LogTail(30))
 	}
 	return c, nil
+}
+
+// daemonConfig is the daemon's config.toml in the version its release
+// reads: 2 for containerd 1.x, 3 for 2.x. restrict_oom_score_adj: this
+// sandbox has no CAP_SYS_RESOURCE, so CRI must not lower oom_score_adj
+// below the daemon's own. Without CRI, its plugins are disabled (a faster
+// start).
+func daemonConfig(c *Daemon, cri bool) string {
+	common := fmt.Sprintf(`root = %q
+state = %q
+
+[grpc]
+  address = %q
+
+[ttrpc]
+  address = ""
+
+[debug]
+  address = ""
+  level = "info"
+
+[metrics]
+  address = ""
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = %q
+`, c.Root, c.State, c.Address, filepath.Join(c.Dir, "opt"))
+	cniBin, cniConf := filepath.Join(c.Dir, "cni", "bin"), filepath.Join(c.Dir, "cni", "net.d")
+	if c.Major == 1 {
+		disabled := `["io.containerd.grpc.v1.cri"]`
+		if cri {
+			disabled = `[]`
+		}
+		return fmt.Sprintf("version = 2\ndisabled_plugins = %s\n", disabled) + common + fmt.Sprintf(`  [plugins."io.containerd.grpc.v1.cri"]
+    restrict_oom_score_adj = true
+    sandbox_image = "quay.io/k0sproject/pause:3.10.1"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = %q
+      conf_dir = %q
+`, cniBin, cniConf)
+	}
+	disabled := `["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"]`
+	if cri {
+		disabled = `[]`
+	}
+	return fmt.Sprintf("version = 3\ndisabled_plugins = %s\n", disabled) + common + fmt.Sprintf(`  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "quay.io/k0sproject/pause:3.10.1"
+  [plugins."io.containerd.cri.v1.runtime"]
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.cri.v1.runtime".cni]
+      bin_dirs = [%q]
+      conf_dir = %q
+`, cniBin, cniConf)
 }
 
 // WaitReady waits until the daemon answers on its socket.
