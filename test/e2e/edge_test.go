@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
+	"github.com/edgeimg/edgeimg/internal/testkit/cgroup"
 	"github.com/edgeimg/edgeimg/internal/testkit/edgestack"
 	"github.com/edgeimg/edgeimg/internal/testkit/k0s"
 	"github.com/edgeimg/edgeimg/internal/testkit/process"
@@ -98,6 +99,14 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
+	line, err := k0s.CurrentLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lineSpec(doc, line, cgroup.V2()); err != nil {
+		t.Fatalf("spec for k0s line %s: %v", line.Name, err)
+	}
+	t.Logf("k0s line %s: spec.k0s.version %s, Kubernetes %s, containerd %s", line.Name, line.K0sVersion, line.Kubernetes, line.Containerd)
 	if opts.spec != nil {
 		if err := opts.spec(doc); err != nil {
 			t.Fatalf("spec: %v", err)
@@ -220,6 +229,39 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		reserved, first.Plan.Node.CPUMilli, first.Plan.Node.MemoryBytes>>20)
 	e.startPromoter(t)
 	return e
+}
+
+// lineSpec makes the test's spec the k0s line's: spec.k0s.version is the
+// line's release (the binaries run are that line's), and on a cgroup v1
+// host a line whose kubelet refuses cgroup v1 (1.35 on) gets
+// failCgroupV1: false in the default worker profile. That opt-out is a
+// workaround for this host only (the machines the tests run on here are
+// cgroup v1; devices run trixie's systemd, cgroup v2 only): the product
+// keeps upstream's default.
+func lineSpec(doc *spec.Document, line k0s.Line, cgroupV2 bool) error {
+	doc.Spec.K0s.Version = line.K0sVersion
+	if !line.RefusesCgroupV1 || cgroupV2 {
+		return nil
+	}
+	if doc.Spec.K0s.Config == nil {
+		doc.Spec.K0s.Config = map[string]any{}
+	}
+	sp, ok := doc.Spec.K0s.Config["spec"].(map[string]any)
+	if !ok {
+		if doc.Spec.K0s.Config["spec"] != nil {
+			return fmt.Errorf("spec.k0s.config.spec is %T, want a mapping", doc.Spec.K0s.Config["spec"])
+		}
+		sp = map[string]any{}
+		doc.Spec.K0s.Config["spec"] = sp
+	}
+	if sp["workerProfiles"] != nil {
+		return fmt.Errorf("spec.k0s.config.spec.workerProfiles is set already: the host workaround would replace it")
+	}
+	sp["workerProfiles"] = []any{map[string]any{
+		"name":   "default",
+		"values": map[string]any{"failCgroupV1": false},
+	}}
+	return doc.Validate()
 }
 
 // disableFlag is k0s's --disable-components for the rendered config, as

@@ -20,10 +20,19 @@ type Group struct {
 	Dirs []string // <mount>/<root> for each hierarchy
 }
 
+// base is where the host's cgroup file systems are mounted.
+const base = "/sys/fs/cgroup"
+
+// V2 reports whether the host runs the unified cgroup v2 tree (else the v1
+// hierarchies).
+func V2() bool {
+	_, err := os.Stat(filepath.Join(base, "cgroup.controllers"))
+	return err == nil
+}
+
 func New(name string) (*Group, error) {
 	cg := &Group{Root: "/" + name}
-	const base = "/sys/fs/cgroup"
-	if _, err := os.Stat(filepath.Join(base, "cgroup.controllers")); err == nil {
+	if V2() {
 		// cgroup v2: one tree; delegate the controllers kubelet needs.
 		d := filepath.Join(base, name)
 		if err := os.Mkdir(d, 0o755); err != nil {

@@ -124,6 +124,10 @@ func Images(t testing.TB) []Image {
 	t.Helper()
 	comps := builtComponents(t)
 	root := testkit.ModuleRoot(t)
+	line, err := k0s.CurrentLine()
+	if err != nil {
+		t.Fatal(err)
+	}
 	app := testkit.BuildStaticBinary(t, filepath.Join(root, "internal", "testkit", "testdata", "testimage"))
 	standin := testkit.BuildStaticBinary(t, filepath.Join(root, "test", "e2e", "standin"))
 	base := baseFiles(t)
@@ -174,8 +178,10 @@ func Images(t testing.TB) []Image {
 		plain("quay.io/k0sproject/metrics-server", "k0sproject/metrics-server", comps["metrics-server"].version, binary("metrics-server", "metrics-server"), "/metrics-server", "65534"),
 		Image{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: ctrimage.Image{
 			Binary: app, Entrypoint: []string{"/testimage", "pause"}}},
-		Image{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: "v1.33.13",
-			image: k0s.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:v1.33.13")},
+		// The k0s line's kube-proxy (hack/build-bins.sh builds the line's
+		// Kubernetes), mapped by repository whatever tag k0s.yaml names.
+		Image{upstream: "quay.io/k0sproject/kube-proxy", repo: "k0sproject/kube-proxy", tag: line.Kubernetes,
+			image: k0s.KubeProxyImage(t, "quay.io/k0sproject/kube-proxy:"+line.Kubernetes)},
 		Image{upstream: "ghcr.io/knative/helloworld-go", repo: "hello", tag: "testimage", image: ctrimage.Image{
 			Binary: app, Env: []string{"PATH=/"}}},
 		// Stand-ins (see package standin): not Kourier.

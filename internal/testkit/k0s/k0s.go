@@ -19,10 +19,6 @@ import (
 // PauseImage is the sandbox image k0s 1.33 configures containerd with.
 const PauseImage = "quay.io/k0sproject/pause:3.10.1"
 
-// k0sContainerdVersion is the containerd k0s 1.33 embeds; its binaries come
-// from hack/build-containerd.sh.
-const k0sContainerdVersion = "1.7.30"
-
 // DefaultConfig is a single-node k0s.yaml for the harness: custom network
 // provider (the harness's bridge CNI), kube-proxy that leaves conntrack
 // sysctls alone, telemetry off. Start fills in the API address.
@@ -223,7 +219,7 @@ func Binaries(t testing.TB) map[string]string {
 		bins[b] = testkit.Binary(t, b)
 	}
 	ctrdDir, err := ctrd.BuildDir(testkit.ModuleRoot(t))
-	testkit.Require(t, err == nil, fmt.Sprintf("containerd %s: %v", ctrd.Version, err))
+	testkit.Require(t, err == nil, fmt.Sprintf("containerd of the k0s line (%s): %v", LineEnv, err))
 	for _, b := range []string{"containerd", "containerd-shim-runc-v2"} {
 		bins[b] = filepath.Join(ctrdDir, b)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
 	"github.com/edgeimg/edgeimg/internal/testkit/cgroup"
+	"github.com/edgeimg/edgeimg/internal/testkit/ctrd"
 	"github.com/edgeimg/edgeimg/internal/testkit/kube"
 	"github.com/edgeimg/edgeimg/internal/testkit/process"
 )
@@ -179,17 +180,18 @@ func (l *launch) writeCNIConfig() error {
 }
 
 // writeContainerdConfig writes the harness's containerd drop-in and the
-// caller's into the private /etc/k0s/containerd.d.
+// caller's into the private /etc/k0s/containerd.d, the harness's in the
+// config version the containerd it runs reads (containerdDropIn).
 func (l *launch) writeContainerdConfig() error {
 	ctrdDir := filepath.Join(l.state, "etc.upper", "k0s", "containerd.d")
-	ctrdConf := fmt.Sprintf(`version = 2
-[plugins."io.containerd.grpc.v1.cri"]
-  # Lowering oom_score_adj below the parent's needs CAP_SYS_RESOURCE.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = %q
-    conf_dir = %q
-`, DebianCNIDir, filepath.Join(l.k.DataDir, "cni", "net.d"))
+	major, err := ctrd.MajorVersion(filepath.Dir(l.bins["containerd"]))
+	if err != nil {
+		return err
+	}
+	ctrdConf, err := containerdDropIn(major, DebianCNIDir, filepath.Join(l.k.DataDir, "cni", "net.d"))
+	if err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(ctrdDir, "00-edgeimg-testkit.toml"), []byte(ctrdConf), 0o644); err != nil {
 		return err
 	}
@@ -202,6 +204,35 @@ func (l *launch) writeContainerdConfig() error {
 		}
 	}
 	return nil
+}
+
+// containerdDropIn is the harness's /etc/k0s/containerd.d drop-in for a
+// containerd release: restrict_oom_score_adj (lowering oom_score_adj below
+// the parent's needs CAP_SYS_RESOURCE, which this sandbox has not) and the
+// CNI directories. containerd 1.x reads config version 2, the CRI plugin
+// being io.containerd.grpc.v1.cri; 2.x reads version 3, these settings
+// belonging to io.containerd.cri.v1.runtime (and k0s 1.36 refuses a
+// drop-in with the version 2 section).
+func containerdDropIn(major int, cniBin, cniConf string) (string, error) {
+	switch major {
+	case 1:
+		return fmt.Sprintf(`version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`, cniBin, cniConf), nil
+	case 2:
+		return fmt.Sprintf(`version = 3
+[plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = [%q]
+    conf_dir = %q
+`, cniBin, cniConf), nil
+	}
+	return "", fmt.Errorf("containerd drop-in: no config version known for containerd %d.x", major)
 }
 
 // beforeStart runs the caller's hooks on the laid-out data dir, then, under
