@@ -98,10 +98,21 @@ e2e: e2ebins
 
 # e2e-vm builds the end-to-end spec's image (x86_64-efi, raw and qcow2)
 # with the source-built k0s and images, writes a device file with edgeimg
-# device-config, boots it in QEMU (TCG, 1 vCPU, 1536 MiB, no route out)
-# and checks the stack on it over SSH and the forwarded API port; as root.
+# device-config, boots it in QEMU (TCG here, KVM where it works; 1 vCPU,
+# 1536 MiB, no route out) and checks it over SSH and the forwarded API
+# port across a first boot, a clean reboot and a power cut, then e2fsck;
+# EDGEIMG_E2EVM_WORKLOADS=1 adds the stacks and hello under TCG; as root.
 e2e-vm: e2ebins
-	EDGEIMG_CI=1 $(GO) test -tags e2evm -count=1 -v -timeout 120m ./test/e2evm
+	EDGEIMG_CI=1 $(GO) test -tags e2evm -count=1 -v -run TestDevice -timeout 170m ./test/e2evm
+
+# bench-vm boots the end-to-end image with its images preloaded and with
+# them as k0s's import bundle, one after the other, and prints power-on to
+# k0s started, API ready, node Ready, images usable (and hello Ready with
+# the workloads) side by side; as root. EDGEIMG_BENCH_ORDER=bundle-first
+# swaps the order.
+.PHONY: bench-vm
+bench-vm: e2ebins
+	EDGEIMG_CI=1 $(GO) test -tags e2evm -run '^$$' -bench BenchmarkDeviceStart -benchtime 1x -timeout 170m ./test/e2evm
 
 e2ebins: deps
 	bash hack/build-bins.sh -q all >/dev/null

@@ -37,6 +37,11 @@ type Options struct {
 	Jobs     int
 	// Progress receives pull progress; nil is quiet.
 	Progress io.Writer
+	// BundleImages puts an image's images into <data-dir>/images as one
+	// OCI bundle that k0s imports at every start (k0s's own airgap way,
+	// and what deploy uploads), instead of containerd's preloaded store
+	// (nothing imported at start). make bench-vm boots both.
+	BundleImages bool
 }
 
 // pullOptions are the image pull options of the spec's images for the

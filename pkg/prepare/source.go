@@ -88,22 +88,35 @@ func (s *ImageSource) pullImages(ctx context.Context) error {
 	for _, w := range s.b.Warnings {
 		fmt.Fprintf(phase.Output(ctx), "warning: %s\n", w)
 	}
-	root, err := s.b.PreloadedRoot(ctx, time.Unix(s.epoch, 0))
-	if err != nil {
-		return err
-	}
 	p, err := s.b.Payload()
 	if err != nil {
 		return err
 	}
-	p.AddDir(s.b.ContainerdRoot(), root)
+	how := "preloaded"
+	if s.b.opt.BundleImages {
+		bundle, err := s.b.BundleFile()
+		if err != nil {
+			return err
+		}
+		p.AddFile(s.b.BundlePath(), 0o644, bundle)
+		if err := p.Seal(); err != nil {
+			return err
+		}
+		how = "bundled for import at start"
+	} else {
+		root, err := s.b.PreloadedRoot(ctx, time.Unix(s.epoch, 0))
+		if err != nil {
+			return err
+		}
+		p.AddDir(s.b.ContainerdRoot(), root)
+	}
 	var size int64
 	for _, im := range s.b.Images {
 		s.images = append(s.images, pinned.Image{Ref: im.Pinned(), Digest: im.Target.Digest.String()})
 		size += im.Size()
 	}
 	s.p = p
-	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, pinned and preloaded", len(s.b.Images), s.b.Platform(), humanize.Bytes(size))
+	s.detail["Images"] = fmt.Sprintf("%d images for %s, %s, pinned and %s", len(s.b.Images), s.b.Platform(), humanize.Bytes(size), how)
 	return nil
 }
 

@@ -53,10 +53,12 @@ type built struct {
 }
 
 // buildImage builds the end-to-end spec's image as `edgeimg build` does
-// (prepare.NewImageSource, image.NewBuilder, Build), raw and qcow2, with
+// (prepare.NewImageSource, image.NewBuilder, Build), raw and qcow2, its
+// images preloaded into containerd's store or, with bundle, as k0s's
+// import bundle (prepare.Options.BundleImages), with
 // the images built here mapped onto their upstream references, k0s from
 // hack/build-bins.sh as spec.k0s.binary, SSH on with a key of the test.
-func buildImage(ctx context.Context, t *testing.T) *built {
+func buildImage(ctx context.Context, t testing.TB, bundle bool) *built {
 	t.Helper()
 	testkit.Require(t, runtime.GOARCH == "amd64", "the device test builds x86_64 images on amd64")
 	fixtures := testkit.FixturesDir(t)
@@ -99,7 +101,7 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := prepare.NewImageSource(doc, epoch, prepare.Options{Cache: ca, Target: target})
+	src, err := prepare.NewImageSource(doc, epoch, prepare.Options{Cache: ca, Target: target, BundleImages: bundle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +130,12 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 		t.Fatalf("outputs %+v: want raw and qcow2", res.Outputs)
 	}
 	bi.p, _, bi.images = src.Result()
-	store, ok := bi.p.Dirs[k0spath.Containerd(k0spath.DataDir)]
-	if !ok {
+	if store, ok := bi.p.Dirs[k0spath.Containerd(k0spath.DataDir)]; ok {
+		if bi.blobs, err = contentBlobs(store); err != nil || len(bi.blobs) == 0 {
+			t.Fatalf("preloaded content store %s: %d blobs (%v)", store, len(bi.blobs), err)
+		}
+	} else if !bundle {
 		t.Fatalf("payload has no preloaded containerd root at %s", k0spath.Containerd(k0spath.DataDir))
-	}
-	if bi.blobs, err = contentBlobs(store); err != nil || len(bi.blobs) == 0 {
-		t.Fatalf("preloaded content store %s: %d blobs (%v)", store, len(bi.blobs), err)
 	}
 	t.Logf("built %s and %s in %s: %d images preloaded (%d blobs)", filepath.Base(bi.raw), filepath.Base(bi.qcow2),
 		bi.took.Round(time.Second), len(bi.images), len(bi.blobs))
@@ -146,7 +148,7 @@ func buildImage(ctx context.Context, t *testing.T) *built {
 // components, containerd, its shim and runc (Debian's, as test/e2e runs
 // it). xtables come from the image's iptables package; the CNI plugins of
 // network bridge from the package the payload asks for.
-func nodeBinaries(t *testing.T, bins map[string]string) map[string]string {
+func nodeBinaries(t testing.TB, bins map[string]string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for n, p := range bins {
@@ -208,7 +210,7 @@ var (
 
 // writeDeviceConfig runs `edgeimg device-config -i raw -f file`, the
 // command a user runs after flashing, built from this module.
-func writeDeviceConfig(t *testing.T, raw string) {
+func writeDeviceConfig(t testing.TB, raw string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "edgeimg")

@@ -63,7 +63,7 @@ var bootMilestones = map[string]*regexp.Regexp{
 func TestDevice(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Minute)
 	defer cancel()
-	bi := buildImage(ctx, t)
+	bi := buildImage(ctx, t, false)
 	writeDeviceConfig(t, bi.raw)
 	fi, err := os.Stat(bi.raw)
 	if err != nil {
@@ -167,7 +167,7 @@ func (d *device) checkWorkloads(ctx context.Context, c *cluster.Clients, first b
 
 // device is the image under test and the VM booted from it.
 type device struct {
-	t  *testing.T
+	t  testing.TB
 	vm *qemu.Booted
 	bi *built
 	// mem is the VM's memory (MiB); workloads says whether the workload

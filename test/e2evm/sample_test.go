@@ -25,7 +25,7 @@ const (
 )
 
 // memoryMiB is the VM's memory: the spec's, unless envMemory says.
-func memoryMiB(t *testing.T, spec int64) int64 {
+func memoryMiB(t testing.TB, spec int64) int64 {
 	v := os.Getenv(envMemory)
 	if v == "" {
 		return spec
@@ -41,7 +41,7 @@ func memoryMiB(t *testing.T, spec int64) int64 {
 // sampleGuest logs, every interval until ctx ends, the guest's load,
 // memory and pressure stall figures (PSI), and the pods' containers that
 // are running, so a slow run says whether CPU or memory held it back.
-func sampleGuest(ctx context.Context, t *testing.T, vm *qemu.Booted, interval time.Duration) {
+func sampleGuest(ctx context.Context, t testing.TB, vm *qemu.Booted, interval time.Duration) {
 	const cmd = `echo "load $(cut -d' ' -f1-3 /proc/loadavg)"; free -m | awk 'NR==2{print "mem used " $3 " MiB, available " $7 " MiB"}';
 for r in cpu memory io; do echo "psi $r $(head -n1 /proc/pressure/$r 2>/dev/null)"; done;
 echo "containers running: $(ls /run/k0s/containerd/io.containerd.runtime.v2.task/k8s.io /run/containerd/io.containerd.runtime.v2.task/k8s.io 2>/dev/null | grep -vc :)"`
