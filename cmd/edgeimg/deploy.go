@@ -121,7 +121,7 @@ func deployPayload(ctx context.Context, c *cli.Context, d *spec.Document, t prep
 		if err != nil {
 			return err
 		}
-		o.Payload, o.InstallArgs = dp.Payload, dp.InstallFlags
+		o.Payload, o.InstallArgs, o.AllowCgroupV1 = dp.Payload, dp.InstallFlags, dp.AllowCgroupV1
 		return nil
 	}
 	ch, err := openCache(c)
@@ -133,7 +133,7 @@ func deployPayload(ctx context.Context, c *cli.Context, d *spec.Document, t prep
 		return err
 	}
 	printWarnings(c.App.ErrWriter, dp.Warnings)
-	o.Payload, o.InstallArgs, o.DataDir = dp.Payload, dp.InstallFlags, dp.DataDir
+	o.Payload, o.InstallArgs, o.DataDir, o.AllowCgroupV1 = dp.Payload, dp.InstallFlags, dp.DataDir, dp.AllowCgroupV1
 	return nil
 }
 

@@ -29,6 +29,9 @@ type facts struct {
 	// missing or unknown (no module tree to look in).
 	Modules   map[string]string
 	ClockSkew time.Duration
+	// CgroupFS is the file system type of /sys/fs/cgroup: cgroup2fs
+	// (cgroup v2), tmpfs (cgroup v1 or hybrid), "" when unknown.
+	CgroupFS string
 
 	K0s k0sFacts
 	// Files is the state of each payload file on the host, in payload order.
@@ -251,6 +254,7 @@ func (p *connectPhase) gather(ctx context.Context) error {
 			f.K0s.Running, f.K0s.RunningVersion = true, status.Version
 		}
 	}
+	f.CgroupFS = cgroupFS(ctx, r)
 	if f.ClockSkew, err = clockSkew(ctx, r); err != nil {
 		return err
 	}

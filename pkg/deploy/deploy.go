@@ -105,6 +105,11 @@ type Options struct {
 	Debug bool
 	// IgnoreSysinfo goes on when k0s sysinfo rejects the host.
 	IgnoreSysinfo bool
+	// AllowCgroupV1 is set when the payload's kubelet runs with
+	// failCgroupV1: false (the spec's worker profile opts out): preflight
+	// then lets a cgroup v1 host through for Kubernetes 1.35 and later,
+	// which it refuses otherwise.
+	AllowCgroupV1 bool
 	// Progress, when set, is called as file content is sent.
 	Progress func(Progress)
 }

@@ -163,6 +163,8 @@ func (p *preflightPhase) k0sChecks(add func(bool, string, ...any)) {
 	if msg, fail := checkK0sVersion(f.K0s, o.K0sVersion); msg != "" {
 		add(fail, "%s", msg)
 	}
+	msg, fail := checkCgroup(f.CgroupFS, o.K0sVersion, o.AllowCgroupV1)
+	add(fail, "%s", msg)
 }
 
 // checkK0sVersion compares the installed k0s with the payload's: the same

@@ -349,3 +349,30 @@ func (c *Config) envList() []string {
 func (c *Config) Disabled(component string) bool {
 	return slices.Contains(c.DisabledComponents, component)
 }
+
+// FailCgroupV1 reports whether the node's kubelet refuses a cgroup v1 host
+// (KubeletConfiguration failCgroupV1, Kubernetes 1.35 and later): true
+// unless the worker profile "default", the one `controller --single`
+// runs, sets it to false. edgeimg never sets it: upstream's default stands
+// unless spec.k0s.config opts out.
+func (c *Config) FailCgroupV1() bool { return FailCgroupV1(c.Cluster) }
+
+// FailCgroupV1 is Config.FailCgroupV1 for a k0s.yaml read back (a payload
+// tree's).
+func FailCgroupV1(cc *v1beta1.ClusterConfig) bool {
+	if cc == nil || cc.Spec == nil {
+		return true
+	}
+	for _, p := range cc.Spec.WorkerProfiles {
+		if p.Name != "default" || p.Config == nil {
+			continue
+		}
+		var v struct {
+			FailCgroupV1 *bool `json:"failCgroupV1"`
+		}
+		if json.Unmarshal(p.Config.Raw, &v) == nil && v.FailCgroupV1 != nil {
+			return *v.FailCgroupV1
+		}
+	}
+	return true
+}

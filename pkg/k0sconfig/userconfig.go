@@ -112,6 +112,10 @@ func join(path, key string) string {
 // does (strictyaml.YamlUnmarshalStrictIgnoringFields in ConfigFromBytes).
 var ignoredFields = []string{"interval", "podSecurityPolicy"}
 
+// apiNote ends the refusal of an unknown field: the config API edgeimg
+// builds k0s.yaml with is k0s's 1.33 line (see the package doc).
+const apiNote = " (edgeimg builds k0s.yaml with k0s's 1.33 config API: a field added to ClusterConfig by a later k0s cannot be set here)"
+
 // checkFields walks a JSON-shaped value along the Go type that will decode
 // it and reports the first key the type has no field for.
 func checkFields(v any, t reflect.Type, path string) error {
@@ -137,7 +141,7 @@ func checkFields(v any, t reflect.Type, path string) error {
 				if slices.Contains(ignoredFields, k) {
 					continue
 				}
-				return &spec.FieldError{Field: join(path, k), Msg: "unknown k0s ClusterConfig field: expected one of " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ")}
+				return &spec.FieldError{Field: join(path, k), Msg: "unknown k0s ClusterConfig field: expected one of " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ") + apiNote}
 			}
 			if err := checkFields(m[k], ft, join(path, k)); err != nil {
 				return err

@@ -2,9 +2,17 @@ package prepare
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 
+	"github.com/k0sproject/k0s/pkg/apis/k0s/v1beta1"
+
 	"github.com/edgeimg/edgeimg/pkg/airgap"
+	"github.com/edgeimg/edgeimg/pkg/k0sconfig"
 	"github.com/edgeimg/edgeimg/pkg/k0spath"
 	"github.com/edgeimg/edgeimg/pkg/payload"
 	"github.com/edgeimg/edgeimg/pkg/spec"
@@ -24,6 +32,9 @@ type DeployPayload struct {
 	// Warnings are strings that looked like images but are not used as
 	// such.
 	Warnings []airgap.Warning
+	// AllowCgroupV1 is set when the payload's kubelet runs with
+	// failCgroupV1: false (k0sconfig.FailCgroupV1), for deploy's preflight.
+	AllowCgroupV1 bool
 }
 
 // NewDeployPayload builds the payload of the node described by d (every
@@ -49,16 +60,31 @@ func NewDeployPayload(ctx context.Context, d *spec.Document, o Options) (*Deploy
 	if err := p.Seal(); err != nil {
 		return nil, err
 	}
-	return &DeployPayload{Payload: p, InstallFlags: n.Render.K0s.InstallFlags(), DataDir: n.Render.DataDir, Warnings: n.Warnings}, nil
+	return &DeployPayload{Payload: p, InstallFlags: n.Render.K0s.InstallFlags(), DataDir: n.Render.DataDir, Warnings: n.Warnings,
+		AllowCgroupV1: !n.Render.K0s.FailCgroupV1()}, nil
 }
 
 // TreePayload is the payload of the files under dir, laid out as on the
 // node (payload.FromTree), installed with installFlags: what deploy
-// uploads instead of a payload built from a spec. DataDir is left empty.
+// uploads instead of a payload built from a spec. DataDir is left empty;
+// AllowCgroupV1 comes from the tree's k0s.yaml, if it has one.
 func TreePayload(dir string, installFlags []string) (*DeployPayload, error) {
 	p, err := payload.FromTree(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &DeployPayload{Payload: p, InstallFlags: installFlags}, nil
+	dp := &DeployPayload{Payload: p, InstallFlags: installFlags}
+	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(k0spath.Config)))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		cc, err := v1beta1.ConfigFromBytes(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, filepath.FromSlash(k0spath.Config)), err)
+		}
+		dp.AllowCgroupV1 = !k0sconfig.FailCgroupV1(cc)
+	}
+	return dp, nil
 }
