@@ -72,6 +72,14 @@ func buildImage(ctx context.Context, t testing.TB, bundle bool) *built {
 		t.Fatal(err)
 	}
 	doc.Metadata.Name = "e2evm"
+	// The k0s line make e2ebins built (K0S_LINE): its release is the
+	// spec's. The VM is cgroup v2 (trixie's systemd): no cgroup v1 opt-out.
+	line, err := k0s.CurrentLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Spec.K0s.Version = line.K0sVersion
+	t.Logf("k0s line %s: spec.k0s.version %s, Kubernetes %s, containerd %s", line.Name, line.K0sVersion, line.Kubernetes, line.Containerd)
 	doc.Spec.Board = board
 	doc.Spec.Upstream = fixtures
 	doc.Spec.K0s.Binary = bins["k0s"]
