@@ -96,3 +96,28 @@ func TestSupportWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRefusesUnsupportedPairing: the default stacks (Knative and
+// Kourier 1.23) need Kubernetes 1.34 to 1.36; plan refuses k0s 1.33 naming
+// the fields and the range, and takes 1.35.
+func TestPlanRefusesUnsupportedPairing(t *testing.T) {
+	out, err := runApp(t, "plan", "--k0s-version", "v1.33.8+k0s.1")
+	if err == nil {
+		t.Fatalf("plan with k0s 1.33 and Knative 1.23 succeeded:\n%s", out)
+	}
+	for _, w := range []string{
+		"spec.knative.version: 1.23.0 supports Kubernetes 1.34 to 1.36",
+		"spec.k0s.version v1.33.8+k0s.1 runs Kubernetes 1.33.8",
+		"spec.kourier.version: 1.23.0 supports Kubernetes 1.34 to 1.36",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	if strings.Contains(err.Error(), "spec.metallb.version") {
+		t.Errorf("MetalLB v0.15.3 supports 1.33, yet: %v", err)
+	}
+	if out, err := runApp(t, "plan", "--k0s-version", "v1.35.7+k0s.0"); exitCode(err) != 0 {
+		t.Errorf("plan with k0s 1.35: %v\n%s", err, out)
+	}
+}

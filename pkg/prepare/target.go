@@ -3,6 +3,7 @@ package prepare
 import (
 	"github.com/edgeimg/edgeimg/pkg/image"
 	"github.com/edgeimg/edgeimg/pkg/k0sbin"
+	"github.com/edgeimg/edgeimg/pkg/plan"
 	"github.com/edgeimg/edgeimg/pkg/spec"
 )
 
@@ -35,13 +36,18 @@ func ResolveTarget(d *spec.Document, platform string) (Target, error) {
 }
 
 // Catalog is what this edgeimg can build, for spec.Document.ValidateCatalog:
-// its boards and the k0s releases it pins.
+// its boards, the k0s releases it pins with their Kubernetes, and the
+// Kubernetes each stack release supports.
 func Catalog() (spec.Catalog, error) {
 	bs, err := image.Boards()
 	if err != nil {
 		return spec.Catalog{}, err
 	}
-	c := spec.Catalog{Unsupported: map[string]string{}, K0sVersions: k0sbin.KnownVersions()}
+	c := spec.Catalog{Unsupported: map[string]string{}, K0sVersions: k0sbin.KnownVersions(),
+		Kubernetes: map[string]string{}, Stacks: plan.StackKubernetes()}
+	for _, r := range k0sbin.Releases() {
+		c.Kubernetes[r.K0s] = r.Kubernetes
+	}
 	for _, b := range bs {
 		if b.Unsupported != "" {
 			c.Unsupported[b.Name] = b.Unsupported

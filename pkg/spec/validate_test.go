@@ -109,3 +109,46 @@ func TestValidateCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateCatalogKubernetes: a stack release refuses a k0s whose
+// Kubernetes is outside its range, naming the stack's field, the range and
+// spec.k0s.version; a release or k0s the catalog has no range for is not
+// judged.
+func TestValidateCatalogKubernetes(t *testing.T) {
+	cat := Catalog{
+		Boards:      []string{"x86_64-efi"},
+		K0sVersions: []string{"v1.33.8+k0s.1", "v1.35.7+k0s.0", "v1.36.3+k0s.2", "v1.37.1+k0s.0", "v1.12.0+k0s.0"},
+		Kubernetes:  map[string]string{"v1.33.8+k0s.1": "1.33.8", "v1.35.7+k0s.0": "1.35.7", "v1.36.3+k0s.2": "1.36.3", "v1.37.1+k0s.0": "1.37.1", "v1.12.0+k0s.0": "1.12.0"},
+		Stacks: map[string]map[string]KubeRange{
+			"spec.knative.version": {"1.23.0": {Min: "1.34", Max: "1.36", Source: "knative says"}},
+			"spec.kourier.version": {"1.23.0": {Min: "1.34", Max: "1.36", Source: "follows Knative"}},
+			"spec.metallb.version": {"v0.15.3": {Min: "1.13", Source: "metallb says"}},
+		},
+	}
+	tests := []struct {
+		k0s, knative string
+		want         []string // "" none
+	}{
+		{"v1.36.3+k0s.2", "1.23.0", nil},
+		{"v1.35.7+k0s.0", "1.23.0", nil},
+		{"v1.33.8+k0s.1", "1.23.0", []string{
+			"spec.knative.version: 1.23.0 supports Kubernetes 1.34 to 1.36 (knative says), but spec.k0s.version v1.33.8+k0s.1 runs Kubernetes 1.33.8: choose a k0s release on Kubernetes 1.34 to 1.36 ('edgeimg versions') or a release of knative that supports 1.33",
+			"spec.kourier.version: 1.23.0 supports Kubernetes 1.34 to 1.36 (follows Knative)"}},
+		{"v1.37.1+k0s.0", "1.23.0", []string{"spec.knative.version", "runs Kubernetes 1.37.1"}},
+		{"v1.12.0+k0s.0", "1.23.0", []string{"spec.metallb.version: v0.15.3 supports Kubernetes 1.13 or later (metallb says)"}},
+		{"v1.33.8+k0s.1", "1.22.0", []string{"spec.kourier.version"}}, // no range for Knative 1.22: not judged
+	}
+	for _, tt := range tests {
+		d := Default()
+		d.Spec.K0s.Version, d.Spec.Knative.Version = tt.k0s, tt.knative
+		err := d.ValidateCatalog(cat)
+		if (err == nil) != (tt.want == nil) {
+			t.Fatalf("%s %s: %v", tt.k0s, tt.knative, err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s %s: error lacks %q: %v", tt.k0s, tt.knative, w, err)
+			}
+		}
+	}
+}
