@@ -28,7 +28,7 @@ type Workload struct {
 	// so the pod needs max(init, sum of containers), not the sum.
 	Init bool `json:"init,omitempty"`
 	// Source says where the container comes from ("knative-serving
-	// 1.23.0", "k0s v1.33.8+k0s.1", "spec.services[0]").
+	// 1.23.0", "k0s v1.36.3+k0s.2", "spec.services[0]").
 	Source string `json:"source"`
 	// Adjustable containers are edgeimg's to change; k0s's system pods
 	// are not (k0s renders them).
