@@ -141,7 +141,7 @@ func TestImagesListRenderedSpec(t *testing.T) {
 		"docker.io/envoyproxy/envoy:v1.37-latest": 1,
 		"quay.io/metallb/speaker:v0.15.3":         1,
 		"ghcr.io/knative/helloworld-go:latest":    1,
-		"quay.io/k0sproject/pause:3.10.1":         1,
+		"quay.io/k0sproject/pause:3.10.2-0":       1,
 	} {
 		if len(found[ref]) != n {
 			t.Errorf("%s found at %q, want %d places", ref, found[ref], n)

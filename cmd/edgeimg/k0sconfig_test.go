@@ -56,7 +56,7 @@ func TestK0sconfigCommand(t *testing.T) {
 		{"yaml", []string{"k0sconfig"}, []string{"kind: ClusterConfig", "type: kine", "default_pull_policy: Never"}, ""},
 		{"flags", []string{"k0sconfig", "--flags", "--k0s-disable-components", "metrics-server"}, []string{"--single --disable-components=metrics-server -c /etc/k0s/k0s.yaml\n"}, ""},
 		{"unit", []string{"k0sconfig", "--unit", "--k0s-path", "/opt/bin/k0s"}, []string{"ExecStart=/opt/bin/k0s controller --config=/etc/k0s/k0s.yaml --single=true\n"}, ""},
-		{"images", []string{"k0sconfig", "--images", "--k0s-network", "bridge"}, []string{"quay.io/k0sproject/pause:3.10.1\n"}, ""},
+		{"images", []string{"k0sconfig", "--images", "--k0s-network", "bridge"}, []string{"quay.io/k0sproject/pause:3.10.2-0\n"}, ""},
 		{"dry run", []string{"k0sconfig", "--dry-run"}, []string{"# fully defaulted spec", "kind: Image"}, ""},
 		{"two modes", []string{"k0sconfig", "--flags", "--images"}, nil, "expected at most one of"},
 		{"bad component", []string{"k0sconfig", "--set", "k0s.disableComponents=metric-server"}, nil, "spec.k0s.disableComponents[0]"},

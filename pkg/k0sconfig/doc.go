@@ -29,13 +29,10 @@
 //     1.35 the kubelet refuses cgroup v1 hosts unless the worker profile
 //     "default" sets failCgroupV1: false (FailCgroupV1; deploy's preflight
 //     refuses such a host before changing it, unless the spec opts out).
-//   - The system images k0s.yaml names are the 1.33 module's defaults on
-//     every line (kube-proxy v1.33.8, coredns 1.12.4, pause 3.10.1,
-//     kube-router v2.5.0-iptables1.8.11-0, cni-node 1.7.1-k0s.0,
-//     metrics-server v0.7.2-0), not the release's own (v1.36.3+k0s.2's:
-//     kube-proxy v1.36.3-1, coredns 1.14.6-k0s.0, pause 3.10.2-0,
-//     kube-router v2.10.0-iptables1.8.13-k0s.1, cni-node v1.9.1-k0s.1,
-//     metrics-server v0.9.0-k0s.0). kube-proxy 1.33 against a 1.36 control
-//     plane is inside Kubernetes' skew policy (three minors older at most);
-//     spec.k0s.config.images or spec.images.replace set them per node.
+//   - The system images are the release's own, not the 1.33 module's
+//     defaults: k0s.yaml names them for each release edgeimg pins
+//     (releaseImages; v1.36.3+k0s.2: kube-proxy v1.36.3-1, coredns
+//     1.14.6-k0s.0, pause 3.10.2-0, kube-router
+//     v2.10.0-iptables1.8.13-k0s.1, ...). Images a later release added
+//     (1.36's Traefik) have no field in the 1.33 API.
 package k0sconfig

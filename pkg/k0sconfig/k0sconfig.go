@@ -159,6 +159,11 @@ func baseSpec(s *spec.Spec, r Reservations, provider, dataDir string) jsonMap {
 		"images":    jsonMap{"default_pull_policy": PullPolicy(s)},
 		"network":   jsonMap{"provider": provider},
 	}
+	if im, ok := releaseImages()[s.K0s.Version]; ok {
+		sp["images"] = im.imagesSpec(PullPolicy(s))
+		sp["network"] = jsonMap{"provider": provider,
+			"nodeLocalLoadBalancing": jsonMap{"envoyProxy": jsonMap{"image": im.envoy.json()}}}
+	}
 	if values := kubeletValues(r, s.Node.MaxPods); len(values) > 0 {
 		sp["workerProfiles"] = []any{jsonMap{"name": "default", "values": values}}
 	}

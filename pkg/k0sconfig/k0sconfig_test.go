@@ -257,7 +257,7 @@ func TestBuild(t *testing.T) {
 			name: "image replace",
 			spec: header + "spec:\n  images:\n    replace:\n      quay.io/k0sproject/: registry.local:5000/k0s/\n      quay.io/k0sproject/pause: registry.local:5000/sandbox/pause\n",
 			check: func(t *testing.T, b built) {
-				if got := b.back.Spec.Images.Pause.URI(); got != "registry.local:5000/sandbox/pause:3.10.1" {
+				if got := b.back.Spec.Images.Pause.URI(); got != "registry.local:5000/sandbox/pause:3.10.2-0" {
 					t.Errorf("pause = %s, want the longest prefix's replacement", got)
 				}
 				for _, img := range b.c.SystemImages() {
@@ -410,7 +410,7 @@ func TestBuildErrors(t *testing.T) {
 			nil, []string{"spec.k0s.disableComponents[0]", `"metric-server" is not a k0s component`, "metrics-server"}},
 		{"required component", header + "spec:\n  k0s:\n    disableComponents: [coredns, applier-manager]\n",
 			nil, []string{"spec.k0s.disableComponents[1]", "applier-manager", "manifest stacks"}},
-		{"replace drops the tag", header + "spec:\n  images:\n    replace:\n      quay.io/k0sproject/pause:3.10.1: registry.local/pause\n",
+		{"replace drops the tag", header + "spec:\n  images:\n    replace:\n      quay.io/k0sproject/pause:3.10.2-0: registry.local/pause\n",
 			nil, []string{"spec.images.replace", "registry.local/pause", "no tag"}},
 		{"relative data dir", header, []k0sconfig.Option{k0sconfig.WithDataDir("data")}, []string{`data dir "data"`, "absolute"}},
 	}
@@ -435,7 +435,11 @@ func TestBuildErrors(t *testing.T) {
 }
 
 func TestSystemImages(t *testing.T) {
-	k0sDefaults := v1beta1.DefaultClusterImages()
+	def, err := k0sconfig.Build(parseSpec(t, header), k0sconfig.Reservations{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k0sDefaults := def.Cluster.Spec.Images // the default release's
 	tests := []struct {
 		name       string
 		spec       string
@@ -513,7 +517,7 @@ func TestRewriteImagesPinsDigests(t *testing.T) {
 	if errs := back.Validate(); len(errs) > 0 {
 		t.Fatalf("pinned k0s.yaml invalid: %v", errs)
 	}
-	if got := back.Spec.Images.Pause.URI(); got != "quay.io/k0sproject/pause:3.10.1@"+digest {
+	if got := back.Spec.Images.Pause.URI(); got != "quay.io/k0sproject/pause:3.10.2-0@"+digest {
 		t.Errorf("pause read back = %s", got)
 	}
 	if err := c.RewriteImages(func(string) (string, error) { return "quay.io/k0sproject/pause:bad tag", nil }); err == nil {
