@@ -25,7 +25,8 @@ type Workload struct {
 // Requests and limits as k0s renders them for one node
 // (pkg/component/controller/{coredns,kubeproxy,kuberouter,metricserver}.go);
 // workloads_test.go renders k0s's own templates from the module source and
-// fails when these disagree.
+// fails when these disagree. The files at v1.35.7+k0s.0 and v1.36.3+k0s.2
+// give the same requests (read at those tags).
 var (
 	// coredns.go: 100m / 70Mi, no limits; replicaCount(1 node) = 1.
 	coreDNSRequests = Resources{CPUMilli: 100, MemoryBytes: 70 << 20}
