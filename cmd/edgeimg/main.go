@@ -60,7 +60,7 @@ func newAppAt(now func() time.Time) *cli.App {
 			manifestsCommand(),
 			k0sconfigCommand(),
 			imagesCommand(),
-			deployCommand(),
+			deployCommand(), kubeconfigCommand(),
 			buildCommand(now), boardsCommand(), versionsCommand(now), deviceConfigCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
