@@ -35,11 +35,14 @@ func (r *renderer) fit(system []plan.Workload) error {
 		w.Adjustable = false
 		ws = append(ws, w)
 	}
-	p, err := plan.Compute(plan.Input{Node: r.spec.Node, Resources: r.spec.Resources, Workloads: ws})
+	p, err := plan.Compute(plan.Input{Node: r.spec.Node, Resources: r.spec.Resources, Workloads: ws, Services: serviceBounds(r.spec.Services)})
 	if err != nil {
 		return err
 	}
 	r.res.Plan = p
+	if err := r.capServices(p); err != nil {
+		return err
+	}
 	for _, st := range r.res.Bundle.Stacks {
 		for _, f := range st.Files {
 			for _, o := range f.Objects {

@@ -117,7 +117,14 @@ func knativeService(s spec.Service) *unstructured.Unstructured {
 	if s.MaxScale != nil {
 		annotations["autoscaling.knative.dev/max-scale"] = fmt.Sprint(*s.MaxScale)
 	}
-	tmpl := map[string]any{"spec": map[string]any{"containers": []any{c}}}
+	for k, v := range autoscalingAnnotations(s) {
+		annotations[k] = v
+	}
+	podSpec := map[string]any{"containers": []any{c}}
+	if s.ContainerConcurrency != nil {
+		podSpec["containerConcurrency"] = int64(*s.ContainerConcurrency)
+	}
+	tmpl := map[string]any{"spec": podSpec}
 	if len(annotations) > 0 {
 		tmpl["metadata"] = map[string]any{"annotations": annotations}
 	}

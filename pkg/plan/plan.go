@@ -37,6 +37,7 @@ func Compute(in Input) (*Plan, error) {
 		return nil, fmt.Errorf("plan: unknown strategy %q: expected fit, scale or none", p.Strategy)
 	}
 	p.total()
+	p.maxScale(in.Services, p.Strategy != spec.StrategyNone)
 	return p, nil
 }
 

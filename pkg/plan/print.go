@@ -67,6 +67,9 @@ func (p *Plan) WriteTable(w io.Writer) error {
 	if p.QueueProxyCPURequestMilli > 0 {
 		fmt.Fprintf(w, "queue-proxy CPU request (config-deployment queue-sidecar-cpu-request): %s\n", cpu(p.QueueProxyCPURequestMilli))
 	}
+	if err := p.writeMaxScale(w); err != nil {
+		return err
+	}
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}

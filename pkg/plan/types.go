@@ -92,8 +92,10 @@ type Plan struct {
 	Shortfall Resources `json:"shortfall"`
 	// QueueProxyCPURequestMilli is what config-deployment's
 	// queue-sidecar-cpu-request is set to (0: unchanged).
-	QueueProxyCPURequestMilli int64    `json:"queue_proxy_cpu_request_millis,omitempty"`
-	Warnings                  []string `json:"warnings,omitempty"`
+	QueueProxyCPURequestMilli int64 `json:"queue_proxy_cpu_request_millis,omitempty"`
+	// MaxScale is the node with every service at its max scale.
+	MaxScale MaxScale `json:"max_scale"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Input is what the plan is computed from.
@@ -102,6 +104,9 @@ type Input struct {
 	Resources spec.Resources
 	// Workloads: upstream (adjustable), k0s system (fixed), services.
 	Workloads []Workload
+	// Services are the Knative Services' scale bounds (their pods are
+	// among Workloads, once each).
+	Services []Service
 }
 
 func maxRes(a, b Resources) Resources {

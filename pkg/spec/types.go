@@ -123,9 +123,21 @@ type Service struct {
 	Env       map[string]string `yaml:"env" doc:"environment variables"`
 	Port      int               `yaml:"port" doc:"container port (default: Knative's 8080)"`
 	MinScale  *int              `yaml:"minScale" doc:"autoscaling.knative.dev/min-scale"`
-	MaxScale  *int              `yaml:"maxScale" doc:"autoscaling.knative.dev/max-scale"`
-	Requests  ResourceList      `yaml:"requests"`
-	Limits    ResourceList      `yaml:"limits"`
+	// MaxScale unset on a fitted node gets a cap from the plan (pkg/plan:
+	// MaxScale); 0 is Knative's unlimited, said explicitly.
+	MaxScale *int         `yaml:"maxScale" doc:"autoscaling.knative.dev/max-scale (unset: a cap from the plan; 0: unlimited)"`
+	Requests ResourceList `yaml:"requests"`
+	Limits   ResourceList `yaml:"limits"`
+	// The Knative Pod Autoscaler (KPA) settings beside min/max scale;
+	// unset fields keep config-autoscaler's defaults.
+	Target *float64 `yaml:"target" doc:"autoscaling.knative.dev/target: concurrent requests (or requests/s with metric rps) per pod the autoscaler aims at"`
+	Metric string   `yaml:"metric" doc:"autoscaling.knative.dev/metric: concurrency (default) or rps"`
+	// ContainerConcurrency is the hard limit of requests one pod takes at
+	// once (0: unlimited).
+	ContainerConcurrency *int   `yaml:"containerConcurrency" doc:"spec.template.spec.containerConcurrency: requests one pod takes at once, 0-1000 (0: unlimited)"`
+	InitialScale         *int   `yaml:"initialScale" doc:"autoscaling.knative.dev/initial-scale: pods a new revision starts with (1 or more)"`
+	ScaleDownDelay       string `yaml:"scaleDownDelay" doc:"autoscaling.knative.dev/scale-down-delay: how long load must stay lower before scaling down, 0s-1h"`
+	Window               string `yaml:"window" doc:"autoscaling.knative.dev/window: the stable window the autoscaler averages over, 6s-1h"`
 }
 
 // Images configures where images come from.

@@ -41,12 +41,7 @@ func (v *validator) services(svcs []Service) {
 			v.add(f+".port", "%d is a port of Knative's queue-proxy sidecar (reserved: %s): expected another port", s.Port, joinInts(QueueProxyPorts))
 		}
 		v.resources(f, s.Requests, s.Limits)
-		if s.MinScale != nil && *s.MinScale < 0 {
-			v.add(f+".minScale", "%d: expected 0 or more", *s.MinScale)
-		}
-		if s.MaxScale != nil && (*s.MaxScale < 0 || (s.MinScale != nil && *s.MaxScale != 0 && *s.MaxScale < *s.MinScale)) {
-			v.add(f+".maxScale", "%d: expected 0 (unlimited) or at least minScale", *s.MaxScale)
-		}
+		v.autoscaling(f, s)
 	}
 }
 
