@@ -383,3 +383,49 @@ func TestParseObjects(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderKubernetesMinVersion: spec.knative.kubernetesMinVersion sets
+// knative.dev/pkg's KUBERNETES_MIN_VERSION on every container of Knative
+// Serving's and Kourier's Deployments, and on nothing else; unset, on
+// nothing.
+func TestRenderKubernetesMinVersion(t *testing.T) {
+	for _, tc := range []struct {
+		minVer, want string
+	}{{"", ""}, {"1.33", "v1.33.0"}} {
+		res := render(t, func(d *spec.Document) { d.Spec.Knative.KubernetesMinVersion = tc.minVer })
+		set, deployments := 0, 0
+		for _, st := range append(append([]*Stack{}, res.Bundle.Stacks...), res.Bundle.Staged...) {
+			for _, f := range st.Files {
+				for _, o := range f.Objects {
+					if o.GetKind() != "Deployment" {
+						continue
+					}
+					ours := st.Name == StackKnativeServing || st.Name == StackKourier
+					if ours {
+						deployments++
+					}
+					err := forEachContainer(o, func(c map[string]any, _ containerList) error {
+						env, _ := c["env"].([]any)
+						for _, e := range env {
+							m, _ := e.(map[string]any)
+							if m["name"] != "KUBERNETES_MIN_VERSION" {
+								continue
+							}
+							if !ours || m["value"] != tc.want {
+								t.Errorf("%s %s/%s container %v: KUBERNETES_MIN_VERSION=%v, want %q only in Knative and Kourier", st.Name, o.GetNamespace(), o.GetName(), c["name"], m["value"], tc.want)
+							}
+							set++
+						}
+						return nil
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if tc.want == "" && set != 0 || tc.want != "" && set < deployments {
+			t.Errorf("kubernetesMinVersion %q: set on %d containers of %d Knative/Kourier Deployments", tc.minVer, set, deployments)
+		}
+	}
+}

@@ -64,6 +64,9 @@ func (r *renderer) edit() error {
 	if pullPolicies > 0 {
 		r.change("all stacks", "imagePullPolicy IfNotPresent on %d containers: every image is preloaded, nothing may be pulled", pullPolicies)
 	}
+	if err := r.editKubernetesMin(); err != nil {
+		return err
+	}
 	return r.editKnative()
 }
 
@@ -140,5 +143,53 @@ func (r *renderer) editKnative() error {
 	if lb != "" {
 		r.res.Bundle.Site = &Site{Addresses: s.MetalLB.Addresses, LBAddress: lb, DomainFromLB: s.Knative.Domain == ""}
 	}
+	return nil
+}
+
+// knativeMinEnv is the variable knative.dev/pkg's controllers read for the
+// lowest Kubernetes they start on (version.CheckMinimumVersion).
+const knativeMinEnv = "KUBERNETES_MIN_VERSION"
+
+// editKubernetesMin sets knativeMinEnv on every container of Knative
+// Serving's and Kourier's Deployments when spec.knative.kubernetesMinVersion
+// lowers it.
+func (r *renderer) editKubernetesMin() error {
+	minVer := r.spec.Knative.KubernetesMinVersion
+	if minVer == "" {
+		return nil
+	}
+	value := "v" + minVer + ".0"
+	n := 0
+	for _, st := range r.res.Bundle.Stacks {
+		if st.Name != StackKnativeServing && st.Name != StackKourier {
+			continue
+		}
+		for _, f := range st.Files {
+			for _, o := range f.Objects {
+				if o.GetKind() != "Deployment" {
+					continue
+				}
+				err := forEachContainer(o, func(c map[string]any, _ containerList) error {
+					env, _ := c["env"].([]any)
+					for i, e := range env {
+						if m, ok := e.(map[string]any); ok && m["name"] == knativeMinEnv {
+							env = append(env[:i], env[i+1:]...)
+							break
+						}
+					}
+					c["env"] = append(env, map[string]any{"name": knativeMinEnv, "value": value})
+					n++
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("spec.knative.kubernetesMinVersion: no Knative Serving or Kourier Deployment to set %s on", knativeMinEnv)
+	}
+	r.change("knative-serving, kourier", "%s=%s on %d containers (spec.knative.kubernetesMinVersion): below the release's supported Kubernetes, unsupported upstream", knativeMinEnv, value, n)
 	return nil
 }

@@ -83,6 +83,12 @@ type Knative struct {
 	Version string `yaml:"version" doc:"Knative Serving release (e.g. 1.23.0)"`
 	// Domain is written to config-domain; empty means <kourier LB IP>.sslip.io.
 	Domain string `yaml:"domain" doc:"domain for Knative routes (default <first MetalLB address>.sslip.io)"`
+	// KubernetesMinVersion lowers the Kubernetes minimum Knative's and
+	// Kourier's controllers check at start (knative.dev/pkg's
+	// KUBERNETES_MIN_VERSION): running them on a Kubernetes older than
+	// their release supports, which upstream does not support. Empty: the
+	// release's own minimum, and the spec is refused below it.
+	KubernetesMinVersion string `yaml:"kubernetesMinVersion" doc:"run Knative and Kourier on an older Kubernetes than they support (e.g. 1.33; sets KUBERNETES_MIN_VERSION on their controllers; unsupported upstream)"`
 }
 
 // Kourier selects the Kourier ingress.

@@ -20,6 +20,7 @@ var (
 	k0sEnvNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 	registryRe   = regexp.MustCompile(`^[a-zA-Z0-9.-]+(:\d+)?$`)
 	envNameRe    = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	kubeMinor    = regexp.MustCompile(`^1\.[0-9]{1,2}$`) // a Kubernetes minor: 1.33
 	packageRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$`)
 	platformRe   = regexp.MustCompile(`^linux/(amd64|arm64|arm)(/v[5-8])?$`)
 )
@@ -79,6 +80,9 @@ func (d *Document) Validate() error {
 	v.release("spec.knative.version", s.Knative.Version, DefaultKnativeVersion)
 	v.release("spec.kourier.version", s.Kourier.Version, DefaultKourierVersion)
 	v.release("spec.metallb.version", s.MetalLB.Version, DefaultMetalLBVersion)
+	if m := s.Knative.KubernetesMinVersion; m != "" && !kubeMinor.MatchString(m) {
+		v.add("spec.knative.kubernetesMinVersion", "%q: expected a Kubernetes minor such as 1.33", m)
+	}
 	if s.Knative.Domain != "" && !dnsSubdomain.MatchString(s.Knative.Domain) {
 		v.add("spec.knative.domain", "%q: expected a DNS domain such as example.com", s.Knative.Domain)
 	}

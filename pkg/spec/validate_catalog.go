@@ -62,6 +62,10 @@ func (d *Document) ValidateCatalog(c Catalog) error {
 			{"spec.metallb.version", s.MetalLB.Version},
 		} {
 			r, ok := c.Stacks[st.field][st.version]
+			if ok && st.field != "spec.metallb.version" && s.Knative.KubernetesMinVersion != "" {
+				// The user lowered the minimum the controllers check.
+				r.Min = s.Knative.KubernetesMinVersion
+			}
 			if !ok || r.supports(kube) {
 				continue
 			}

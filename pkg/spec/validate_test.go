@@ -32,6 +32,7 @@ func TestValidateRefusesSurprises(t *testing.T) {
 		{"zoned IPv6", []string{"metallb.addresses=fe80::1%eth0"}, []string{"spec.metallb.addresses[0]", "IPv6"}},
 		{"IPv4-mapped IPv6", []string{"metallb.addresses=::ffff:10.0.0.1"}, []string{"spec.metallb.addresses[0]", "IPv6"}},
 		{"IPv6 range", []string{"metallb.addresses=fd00::1-fd00::9"}, []string{"spec.metallb.addresses[0]", "IPv6"}},
+		{"knative kubernetes minimum not a minor", []string{"knative.kubernetesMinVersion=v1.33.0"}, []string{"spec.knative.kubernetesMinVersion", "expected a Kubernetes minor such as 1.33"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,20 +128,28 @@ func TestValidateCatalogKubernetes(t *testing.T) {
 	}
 	tests := []struct {
 		k0s, knative string
+		kubeMin      string   // spec.knative.kubernetesMinVersion
 		want         []string // "" none
 	}{
-		{"v1.36.3+k0s.2", "1.23.0", nil},
-		{"v1.35.7+k0s.0", "1.23.0", nil},
-		{"v1.33.8+k0s.1", "1.23.0", []string{
+		{"v1.36.3+k0s.2", "1.23.0", "", nil},
+		{"v1.35.7+k0s.0", "1.23.0", "", nil},
+		{"v1.33.8+k0s.1", "1.23.0", "", []string{
 			"spec.knative.version: 1.23.0 supports Kubernetes 1.34 to 1.36 (knative says), but spec.k0s.version v1.33.8+k0s.1 runs Kubernetes 1.33.8: choose a k0s release on Kubernetes 1.34 to 1.36 ('edgeimg versions') or a release of knative that supports 1.33",
 			"spec.kourier.version: 1.23.0 supports Kubernetes 1.34 to 1.36 (follows Knative)"}},
-		{"v1.37.1+k0s.0", "1.23.0", []string{"spec.knative.version", "runs Kubernetes 1.37.1"}},
-		{"v1.12.0+k0s.0", "1.23.0", []string{"spec.metallb.version: v0.15.3 supports Kubernetes 1.13 or later (metallb says)"}},
-		{"v1.33.8+k0s.1", "1.22.0", []string{"spec.kourier.version"}}, // no range for Knative 1.22: not judged
+		{"v1.37.1+k0s.0", "1.23.0", "", []string{"spec.knative.version", "runs Kubernetes 1.37.1"}},
+		{"v1.12.0+k0s.0", "1.23.0", "", []string{"spec.metallb.version: v0.15.3 supports Kubernetes 1.13 or later (metallb says)"}},
+		{"v1.33.8+k0s.1", "1.22.0", "", []string{"spec.kourier.version"}}, // no range for Knative 1.22: not judged
+		// The user lowers Knative's and Kourier's minimum, not MetalLB's,
+		// nor their maximum.
+		{"v1.33.8+k0s.1", "1.23.0", "1.33", nil},
+		{"v1.33.8+k0s.1", "1.23.0", "1.34", []string{"spec.knative.version"}},
+		{"v1.37.1+k0s.0", "1.23.0", "1.33", []string{"spec.knative.version", "runs Kubernetes 1.37.1"}},
+		{"v1.12.0+k0s.0", "1.23.0", "1.12", []string{"spec.metallb.version"}},
 	}
 	for _, tt := range tests {
 		d := Default()
 		d.Spec.K0s.Version, d.Spec.Knative.Version = tt.k0s, tt.knative
+		d.Spec.Knative.KubernetesMinVersion = tt.kubeMin
 		err := d.ValidateCatalog(cat)
 		if (err == nil) != (tt.want == nil) {
 			t.Fatalf("%s %s: %v", tt.k0s, tt.knative, err)

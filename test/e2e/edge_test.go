@@ -240,6 +240,7 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 // keeps upstream's default.
 func lineSpec(doc *spec.Document, line k0s.Line, cgroupV2 bool) error {
 	doc.Spec.K0s.Version = line.K0sVersion
+	doc.Spec.Knative.KubernetesMinVersion = line.KnativeMin()
 	if !line.RefusesCgroupV1 || cgroupV2 {
 		return nil
 	}

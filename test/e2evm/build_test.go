@@ -79,6 +79,7 @@ func buildImage(ctx context.Context, t testing.TB, bundle bool) *built {
 		t.Fatal(err)
 	}
 	doc.Spec.K0s.Version = line.K0sVersion
+	doc.Spec.Knative.KubernetesMinVersion = line.KnativeMin()
 	t.Logf("k0s line %s: spec.k0s.version %s, Kubernetes %s, containerd %s", line.Name, line.K0sVersion, line.Kubernetes, line.Containerd)
 	doc.Spec.Board = board
 	doc.Spec.Upstream = fixtures

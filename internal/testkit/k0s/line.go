@@ -3,6 +3,7 @@ package k0s
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -60,4 +61,22 @@ func CurrentLine() (Line, error) {
 		name = DefaultLine
 	}
 	return LineNamed(name)
+}
+
+// KnativeMin is the harness spec's spec.knative.kubernetesMinVersion on
+// this line: the line's minor where Knative 1.23 (the release the spec
+// renders; it supports Kubernetes 1.34 to 1.36) does not support it, else
+// empty. The 1.33 line is what CI can build (the k0s module is not served
+// past 1.33); the harness's Knative images are built from a serving
+// commit whose own minimum is 1.32, and the setting makes the product
+// accept the pairing and tell Knative's controllers so.
+func (l Line) KnativeMin() string {
+	p := strings.SplitN(strings.TrimPrefix(l.Kubernetes, "v"), ".", 3)
+	if len(p) < 2 {
+		return ""
+	}
+	if n, err := strconv.Atoi(p[1]); err == nil && p[0] == "1" && n < 34 {
+		return "1." + p[1]
+	}
+	return ""
 }
