@@ -1,7 +1,9 @@
 // Command testimage is the one static binary the k0s tests pack into images:
 // run as "pause" it is a pod sandbox's PID 1 (waits for SIGTERM/SIGINT,
 // reaps orphans); otherwise it is a small HTTP app that answers
-// "Hello <TARGET>!" on $PORT (default 8080), like Knative's helloworld-go.
+// "Hello <TARGET>!" on $PORT (default 8080), like Knative's helloworld-go,
+// or, asked with sleep, prime or bloat query parameters, does that work
+// first, like Knative's autoscale sample (load.go).
 package main
 
 import (
@@ -28,6 +30,9 @@ func main() {
 		port = "8080"
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if load(w, r) {
+			return
+		}
 		fmt.Fprintf(w, "Hello %s!\n", target)
 	})
 	log.Printf("testimage: serving \"Hello %s!\" on :%s", target, port)
