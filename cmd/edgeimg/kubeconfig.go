@@ -66,7 +66,9 @@ func runKubeconfig(c *cli.Context) error {
 		KnownHosts:       c.String("known-hosts"),
 		Debug:            c.Bool("debug"),
 	}
-	if c.Bool("debug") {
+	if c.Bool("debug") || o.AcceptNewHostKey {
+		// The phases' log, on stderr: with --accept-new-host-key it says
+		// which key was recorded.
 		o.Log = c.App.ErrWriter
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
