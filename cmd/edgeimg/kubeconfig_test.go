@@ -78,6 +78,19 @@ func TestKubeconfigCommand(t *testing.T) {
 		t.Errorf("after --force --server: %v %+v", err, cfg)
 	}
 
+	// An unknown host: refused, then recorded with --accept-new-host-key.
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if _, _, err := run("--host", target, "--ssh-key", s.ClientKey, "--known-hosts", kh); err == nil || !strings.Contains(err.Error(), "host key is not in known_hosts") {
+		t.Errorf("unknown host key: err = %v", err)
+	}
+	_, stderr, err := run("--host", target, "--ssh-key", s.ClientKey, "--known-hosts", kh, "--accept-new-host-key")
+	if err != nil || !strings.Contains(stderr, "recorded new host key") {
+		t.Errorf("--accept-new-host-key: err = %v, stderr:\n%s", err, stderr)
+	}
+	if _, _, err := run("--host", target, "--ssh-key", s.ClientKey, "--known-hosts", kh); err != nil {
+		t.Errorf("the recorded key: %v", err)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
