@@ -307,6 +307,7 @@ func (h *hostRun) spec(ctx context.Context) *spec.Document {
 		t.Fatal(err)
 	}
 	doc.Spec.K0s.Version = line.K0sVersion
+	doc.Spec.Knative.KubernetesMinVersion = line.KnativeMin()
 	doc.Spec.Board = board
 	doc.Spec.Upstream = fixtures
 	doc.Spec.K0s.Binary = h.bins["k0s"]
