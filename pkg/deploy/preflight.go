@@ -160,16 +160,33 @@ func (p *preflightPhase) k0sChecks(add func(bool, string, ...any)) {
 	} else {
 		add(false, "iptables: not installed on the host (k0s ships its own)")
 	}
-	if msg, fail := checkK0sVersion(f.K0s, o.K0sVersion); msg != "" {
+	if msg, fail := checkK0sVersion(f.K0s, o.K0sVersion, p.payloadK0sOnHost()); msg != "" {
 		add(fail, "%s", msg)
 	}
 	msg, fail := checkCgroup(f.CgroupFS, o.K0sVersion, o.AllowCgroupV1)
 	add(fail, "%s", msg)
 }
 
+// payloadK0sOnHost says whether the k0s binary on the host is the
+// payload's, byte for byte (an earlier deploy uploaded it, possibly one
+// interrupted before the install).
+func (p *preflightPhase) payloadK0sOnHost() bool {
+	o, f := p.s.opts, &p.s.facts
+	for i, pf := range o.Payload.Files {
+		if pf.Path == o.K0sBinary {
+			return i < len(f.Files) && f.Files[i].SHA256 == pf.SHA256
+		}
+	}
+	return false
+}
+
 // checkK0sVersion compares the installed k0s with the payload's: the same
 // or older is fine (update in place, upgrade), newer is a downgrade.
-func checkK0sVersion(k k0sFacts, payloadVersion string) (string, bool) {
+// samePayload is set when the binary on the host is the payload's: no
+// downgrade whatever version it reports (a k0s built from source reports
+// its own, e.g. v1.33.9-dev, not spec.k0s.version), unless another
+// version of k0s is running.
+func checkK0sVersion(k k0sFacts, payloadVersion string, samePayload bool) (string, bool) {
 	installed := k.Version
 	if installed == "" {
 		installed = k.RunningVersion
@@ -177,6 +194,8 @@ func checkK0sVersion(k k0sFacts, payloadVersion string) (string, bool) {
 	switch {
 	case !k.Present && k.Service == "":
 		return "k0s: not installed, will install " + payloadVersion, false
+	case samePayload && k.Present && (!k.Running || k.RunningVersion == k.Version):
+		return fmt.Sprintf("k0s: the binary on the host is the payload's (reports %s), from an earlier deploy", installed), false
 	case installed == "":
 		return fmt.Sprintf("k0s: the installed binary reports no version (%s); it will be replaced by %s", k.VersionErr, payloadVersion), false
 	}

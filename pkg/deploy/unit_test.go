@@ -25,23 +25,28 @@ func TestCheckK0sVersion(t *testing.T) {
 		name     string
 		k        k0sFacts
 		payload  string
+		same     bool
 		fail     bool
 		contains []string
 	}{
-		{"not installed", k0sFacts{}, "v1.33.8+k0s.1", false, []string{"will install v1.33.8+k0s.1"}},
-		{"same version", k0sFacts{Present: true, Version: "v1.33.8+k0s.1"}, "v1.33.8+k0s.1", false, []string{"update in place"}},
-		{"older k0s build", k0sFacts{Present: true, Version: "v1.33.8+k0s.0"}, "v1.33.8+k0s.1", false, []string{"upgrade from v1.33.8+k0s.0 to v1.33.8+k0s.1"}},
-		{"older minor", k0sFacts{Present: true, Service: "/etc/systemd/system/k0scontroller.service", Version: "v1.32.4+k0s.0"}, "v1.33.8+k0s.1", false, []string{"upgrade"}},
-		{"newer patch is a downgrade", k0sFacts{Present: true, Version: "v1.33.9+k0s.0"}, "v1.33.8+k0s.1", true, []string{"refusing to downgrade", "v1.33.9+k0s.0 (installed)", "v1.33.8+k0s.1 (payload)"}},
-		{"newer k0s build is a downgrade", k0sFacts{Present: true, Version: "v1.33.8+k0s.2"}, "v1.33.8+k0s.1", true, []string{"v1.33.8+k0s.2", "v1.33.8+k0s.1"}},
-		{"running version when the binary is gone", k0sFacts{Service: "x", Running: true, RunningVersion: "v1.34.1+k0s.0"}, "v1.33.8+k0s.1", true, []string{"v1.34.1+k0s.0"}},
-		{"binary without a version", k0sFacts{Present: true, VersionErr: "exec format error"}, "v1.33.8+k0s.1", false, []string{"reports no version (exec format error)"}},
-		{"not a release", k0sFacts{Present: true, Version: "dev"}, "v1.33.8+k0s.1", false, []string{"not a k0s release"}},
-		{"bad payload version", k0sFacts{Present: true, Version: "v1.33.8+k0s.1"}, "latest", true, []string{`payload version "latest"`}},
+		{"not installed", k0sFacts{}, "v1.33.8+k0s.1", false, false, []string{"will install v1.33.8+k0s.1"}},
+		{"same version", k0sFacts{Present: true, Version: "v1.33.8+k0s.1"}, "v1.33.8+k0s.1", false, false, []string{"update in place"}},
+		{"older k0s build", k0sFacts{Present: true, Version: "v1.33.8+k0s.0"}, "v1.33.8+k0s.1", false, false, []string{"upgrade from v1.33.8+k0s.0 to v1.33.8+k0s.1"}},
+		{"older minor", k0sFacts{Present: true, Service: "/etc/systemd/system/k0scontroller.service", Version: "v1.32.4+k0s.0"}, "v1.33.8+k0s.1", false, false, []string{"upgrade"}},
+		{"newer patch is a downgrade", k0sFacts{Present: true, Version: "v1.33.9+k0s.0"}, "v1.33.8+k0s.1", false, true, []string{"refusing to downgrade", "v1.33.9+k0s.0 (installed)", "v1.33.8+k0s.1 (payload)"}},
+		{"newer k0s build is a downgrade", k0sFacts{Present: true, Version: "v1.33.8+k0s.2"}, "v1.33.8+k0s.1", false, true, []string{"v1.33.8+k0s.2", "v1.33.8+k0s.1"}},
+		{"running version when the binary is gone", k0sFacts{Service: "x", Running: true, RunningVersion: "v1.34.1+k0s.0"}, "v1.33.8+k0s.1", false, true, []string{"v1.34.1+k0s.0"}},
+		{"binary without a version", k0sFacts{Present: true, VersionErr: "exec format error"}, "v1.33.8+k0s.1", false, false, []string{"reports no version (exec format error)"}},
+		{"not a release", k0sFacts{Present: true, Version: "dev"}, "v1.33.8+k0s.1", false, false, []string{"not a k0s release"}},
+		{"the payload's binary, uploaded by an interrupted deploy", k0sFacts{Present: true, Version: "v1.33.9-dev+k0s.edgeimg"}, "v1.33.8+k0s.1", true, false, []string{"the payload's", "v1.33.9-dev+k0s.edgeimg"}},
+		{"the payload's binary, the service running it", k0sFacts{Present: true, Service: "x", Running: true, Version: "v1.33.9+k0s.0", RunningVersion: "v1.33.9+k0s.0"}, "v1.33.8+k0s.1", true, false, []string{"the payload's"}},
+		{"the payload's binary, a newer k0s still running", k0sFacts{Present: true, Service: "x", Running: true, Version: "v1.33.8+k0s.1", RunningVersion: "v1.34.1+k0s.0"}, "v1.33.8+k0s.1", true, false, []string{"update in place"}},
+		{"another binary reporting a newer version", k0sFacts{Present: true, Version: "v1.33.9-dev+k0s.edgeimg"}, "v1.33.8+k0s.1", false, true, []string{"refusing to downgrade"}},
+		{"bad payload version", k0sFacts{Present: true, Version: "v1.33.8+k0s.1"}, "latest", false, true, []string{`payload version "latest"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msg, fail := checkK0sVersion(tc.k, tc.payload)
+			msg, fail := checkK0sVersion(tc.k, tc.payload, tc.same)
 			if fail != tc.fail {
 				t.Errorf("fail = %v, want %v (%s)", fail, tc.fail, msg)
 			}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k0sproject/rig"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/edgeimg/edgeimg/internal/testkit"
@@ -264,6 +265,9 @@ func (h *hostRun) boot(ctx context.Context, raw string) {
 	h.vm = qemu.Boot(bctx, t, qemu.Config{Arch: "amd64", Disk: raw, MemoryMiB: 1536, CPUs: 1, Restrict: true, Forward: []int{apiPort}},
 		map[string]*regexp.Regexp{"multi-user": bootMilestones["multi-user"]}, "root", ssh.PublicKeys(h.signer))
 	h.logw = &stampLog{t: t, start: h.vm.VM.Started}
+	// As `edgeimg deploy` does: rig's own log through deploy's, without
+	// its debug lines (every command it runs).
+	rig.SetLogger(deploy.RigLogger(h.logw, false))
 	t.Logf("host VM (%s, 1 vCPU, 1536 MiB, user-net restrict=on): multi-user.target %s after power-on", qemu.Accel(), fmtDur(h.vm.Milestones["multi-user"]))
 	t.Cleanup(func() {
 		if t.Failed() {
