@@ -74,7 +74,6 @@ func TestDevice(t *testing.T) {
 	imagebuild.ResizeRaw(t, bi.raw, fi.Size()+2<<30)
 
 	d := &device{t: t, bi: bi, mem: memoryMiB(t, bi.doc.Spec.Node.Memory.Value()>>20), workloads: workloadsWanted(t), times: map[string]time.Duration{}}
-	t.Cleanup(d.dumpOnFailure)
 
 	// First boot.
 	d.boot(ctx, "first boot")
@@ -507,13 +506,14 @@ awk '{s[$2]+=$1; t+=$1} END {for (k in s) printf "%8.1f %s\n", s[k]/1024, k; pri
 echo; swapon --show || true`)
 }
 
-// dumpOnFailure logs the timings reached and the tail of k0s's journal
-// when the test failed (the VM's serial log tail is logged by qemu.Start).
-func (d *device) dumpOnFailure() {
-	if !d.t.Failed() {
+// dumpOnFailure logs, for the VM still running, the timings reached and
+// the tail of k0s's journal when the test failed (the VM's serial log tail is logged by qemu.Start).
+func (d *device) dumpOnFailure(vm *qemu.Booted) {
+	if !d.t.Failed() || d.vm != vm {
 		return
 	}
 	d.t.Log(d.timingTable())
+	d.t.Logf("this boot: %s", d.bootTimes())
 	out, err := qemu.SSHRun(d.vm.Client, "journalctl -u "+k0spath.UnitName+" --no-pager -o short-monotonic | tail -n 80")
 	d.t.Logf("--- journalctl -u %s (tail, err %v)\n%s", k0spath.UnitName, err, out)
 	out, err = qemu.SSHRun(d.vm.Client, "systemctl --failed --no-pager; "+k0spath.Binary+" kubectl get pods -A -o wide 2>&1 | head -n 40")

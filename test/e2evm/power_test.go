@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/edgeimg/edgeimg/internal/testkit/cluster"
@@ -49,6 +50,10 @@ func (d *device) boot(ctx context.Context, what string) {
 	defer cancel()
 	d.vm = qemu.Boot(bootCtx, t, qemu.Config{Arch: "amd64", Disk: d.bi.raw, MemoryMiB: d.mem, CPUs: 1, Restrict: true, Forward: []int{apiPort}},
 		bootMilestones, "root", ssh.PublicKeys(d.bi.signer))
+	// Registered after qemu.Boot's clean-ups, so it runs before they
+	// close the SSH connection and stop the VM.
+	vm := d.vm
+	t.Cleanup(func() { d.dumpOnFailure(vm) })
 	d.mark("multi-user", d.vm.Milestones["multi-user"])
 	d.mark("k0s started", d.vm.Milestones["k0s"])
 	t.Logf("%s: VM (%s, 1 vCPU, %d MiB, user-net restrict=on): multi-user.target %s, k0scontroller.service started %s after power-on",
@@ -120,19 +125,35 @@ func (d *device) powerCut(ctx context.Context) {
 // keptName is the object created before the reboot that must survive it.
 const keptName = "e2evm-kept"
 
-// keepData creates an object the later boots must still have.
+// keepData creates an object the later boots must still have, retrying
+// while the busy API server times requests out.
 func (d *device) keepData(ctx context.Context, c *cluster.Clients) {
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: keptName, Namespace: "default"}, Data: map[string]string{"boot": "1"}}
-	if _, err := c.CS.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+	if err := poll(ctx, 5*time.Second, 10*time.Minute, func() (bool, string) {
+		_, err := c.CS.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return true, ""
+		}
+		return false, err.Error()
+	}); err != nil {
 		d.t.Fatalf("create configmap %s: %v", keptName, err)
 	}
 }
 
-// checkKept checks the object created before the reboot is there.
+// checkKept checks the object created before the reboot is there,
+// retrying while the API server times requests out.
 func (d *device) checkKept(ctx context.Context, c *cluster.Clients) {
-	cm, err := c.CS.CoreV1().ConfigMaps("default").Get(ctx, keptName, metav1.GetOptions{})
-	if err != nil || cm.Data["boot"] != "1" {
-		d.t.Errorf("configmap %s created before the reboot: %v %v", keptName, cm, err)
+	var cm *corev1.ConfigMap
+	var getErr error
+	if err := poll(ctx, 5*time.Second, 10*time.Minute, func() (bool, string) {
+		cm, getErr = c.CS.CoreV1().ConfigMaps("default").Get(ctx, keptName, metav1.GetOptions{})
+		return getErr == nil || apierrors.IsNotFound(getErr), fmt.Sprint(getErr)
+	}); err != nil {
+		d.t.Errorf("configmap %s created before the reboot: %v", keptName, err)
+		return
+	}
+	if getErr != nil || cm.Data["boot"] != "1" {
+		d.t.Errorf("configmap %s created before the reboot: %v %v", keptName, cm, getErr)
 	}
 }
 
