@@ -239,7 +239,8 @@ supplied_k0s() {
 		echo "$out/k0s"
 		return
 	fi
-	exec {lock}>"$root/.lock"
+	# Its own lock: a copy need not wait for the builds.
+	exec {lock}>"$out.lock"
 	flock "$lock"
 	tmp=$root/.tmp-k0s-$$
 	rm -rf "$tmp"
