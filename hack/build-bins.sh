@@ -303,4 +303,6 @@ main() {
 	printf '%s\n' "${paths[@]}"
 }
 
-main
+# exit on the same line: bash reads a script as it runs it, so an edit
+# during a long build must not reach what follows main.
+main; exit

@@ -220,8 +220,8 @@ func startEdge(t testing.TB, opts edgeOptions) *edge {
 		// absolute here; memory.available stays the plan's.
 		KubeletExtraArgs: []string{"--kube-reserved=" + reserved, evictionHard(first)},
 		// What the unit gives k0s besides --single, --config and
-		// --data-dir, which the harness sets.
-		ExtraArgs: disableFlag(first),
+		// --data-dir, which the harness sets; and the host workaround.
+		ExtraArgs: append(disableFlag(first), lineArgs(line, cgroup.V2())...),
 		Env:       first.K0s.Env,
 		Timeout:   5 * time.Minute,
 	})
@@ -263,6 +263,18 @@ func lineSpec(doc *spec.Document, line k0s.Line, cgroupV2 bool) error {
 		"values": map[string]any{"failCgroupV1": false},
 	}}
 	return doc.Validate()
+}
+
+// lineArgs are the k0s flags a line needs on this host: k0s 1.36's own
+// pre-flight check rejects a cgroup v1 host ("cgroup v1 is not
+// supported"), whatever the kubelet's failCgroupV1, so on a cgroup v1 host
+// such a line runs with --ignore-pre-flight-checks (k0s still logs every
+// check). A workaround for this host, like lineSpec's.
+func lineArgs(line k0s.Line, cgroupV2 bool) []string {
+	if !line.RefusesCgroupV1 || cgroupV2 {
+		return nil
+	}
+	return []string{"--ignore-pre-flight-checks"}
 }
 
 // disableFlag is k0s's --disable-components for the rendered config, as

@@ -12,7 +12,8 @@ import (
 )
 
 // TestLineSpec: the test spec names the line's k0s release, and only a
-// line that refuses cgroup v1, on a cgroup v1 host, gets the opt-out.
+// line that refuses cgroup v1, on a cgroup v1 host, gets the opt-outs
+// (the kubelet's failCgroupV1, k0s's pre-flight checks).
 func TestLineSpec(t *testing.T) {
 	optOut := []any{map[string]any{"name": "default", "values": map[string]any{"failCgroupV1": false}}}
 	for _, tc := range []struct {
@@ -52,6 +53,10 @@ func TestLineSpec(t *testing.T) {
 		sp, _ := doc.Spec.K0s.Config["spec"].(map[string]any)
 		if got := sp["workerProfiles"]; !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("line %s, cgroup v2 %v: workerProfiles %#v, want %#v", tc.line, tc.cgroupV2, got, tc.want)
+		}
+		// The pre-flight opt-out goes with the kubelet's.
+		if got, want := len(lineArgs(l, tc.cgroupV2)) > 0, tc.want != nil; got != want {
+			t.Errorf("line %s, cgroup v2 %v: k0s flags %q", tc.line, tc.cgroupV2, lineArgs(l, tc.cgroupV2))
 		}
 	}
 	if _, err := k0s.LineNamed("1.30"); err == nil {
