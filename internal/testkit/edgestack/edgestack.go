@@ -170,10 +170,9 @@ func Images(t testing.TB) []Image {
 		// Deployment sets runAsUser.
 		plain("quay.io/metallb/controller", "metallb/controller", mv, binary("metallb", "controller"), "/controller", ""),
 		plain("quay.io/metallb/speaker", "metallb/speaker", mv, binary("metallb", "speaker"), "/speaker", ""),
-		// k0s's CoreDNS Deployment adds NET_BIND_SERVICE and forbids
-		// privilege escalation, so port 53 needs a root user (no file
-		// capabilities under no_new_privs).
-		plain("quay.io/k0sproject/coredns", "k0sproject/coredns", comps["coredns"].version, binary("coredns", "coredns"), "/coredns", ""),
+		// The user k0s's CoreDNS Deployment of the line needs
+		// (k0s.Line.CoreDNSUser).
+		plain("quay.io/k0sproject/coredns", "k0sproject/coredns", comps["coredns"].version, binary("coredns", "coredns"), "/coredns", line.CoreDNSUser),
 		// metrics-server's upstream image runs as 65534; k0s sets runAsUser 1000.
 		plain("quay.io/k0sproject/metrics-server", "k0sproject/metrics-server", comps["metrics-server"].version, binary("metrics-server", "metrics-server"), "/metrics-server", "65534"),
 		Image{upstream: "quay.io/k0sproject/pause", repo: "k0sproject/pause", tag: "3.10.1", image: ctrimage.Image{

@@ -32,13 +32,20 @@ type Line struct {
 	// RefusesCgroupV1 is true from Kubernetes 1.35 on: the kubelet refuses
 	// a cgroup v1 host unless its configuration sets failCgroupV1: false.
 	RefusesCgroupV1 bool
+	// CoreDNSUser is the user the CoreDNS image built here runs as. k0s
+	// 1.33's CoreDNS Deployment adds NET_BIND_SERVICE under no_new_privs,
+	// so port 53 needs root (no file capabilities then); 1.36's requires
+	// runAsNonRoot, and containerd 2 opens the unprivileged ports in the
+	// pod's network namespace (enable_unprivileged_ports), so it runs as
+	// nonroot (65532) as upstream's image does.
+	CoreDNSUser string
 }
 
 // lines are the lines the build scripts know (hack/lib/lines.sh).
 func lines() []Line {
 	return []Line{
 		{Name: "1.33", K0sVersion: "v1.33.8+k0s.1", Kubernetes: "v1.33.13", Containerd: "1.7.30"},
-		{Name: "1.36", K0sVersion: "v1.36.3+k0s.2", Kubernetes: "v1.36.3", Containerd: "2.3.3", RefusesCgroupV1: true},
+		{Name: "1.36", K0sVersion: "v1.36.3+k0s.2", Kubernetes: "v1.36.3", Containerd: "2.3.3", RefusesCgroupV1: true, CoreDNSUser: "65532"},
 	}
 }
 
