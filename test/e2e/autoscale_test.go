@@ -45,7 +45,8 @@ var podAutoscalerGVR = schema.GroupVersionResource{Group: "autoscaling.internal.
 // test app built from source here (testdata/testimage, which answers
 // ?sleep=, ?prime= and ?bloat= like Knative's autoscale sample) with
 // target 10, minScale 0 and no maxScale, so the plan derives its cap.
-// vegeta's library sends about 3× the target in flight for 60 s.
+// After one request from zero (the cold start, logged), vegeta's library
+// sends about 3× the target in flight for 60 s.
 //
 // The data path: Kourier does not run here (package doc), so the load goes
 // where Kourier's gateway sends a Revision's requests while the activator
@@ -71,6 +72,12 @@ func TestAutoscale(t *testing.T) {
 	c := cluster.New(t, e.k.Config)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	// Registered after startEdge's: runs while the cluster still does.
+	t.Cleanup(func() {
+		if t.Failed() {
+			diagnose(t, c, e.k.Log)
+		}
+	})
 	e.waitStacks(ctx, t, c)
 	e.waitPromoter(ctx, t)
 	ksvc, _ := e.waitService(ctx, t, c, "default", autoscaleService)
@@ -169,9 +176,26 @@ func TestAutoscale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One request from zero first: the cold start, apart from the load.
+	transport := netnsTransport(e.k.NetNS)
+	req, err := target.Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := time.Now()
+	resp, err := (&http.Client{Transport: transport, Timeout: 5 * time.Minute}).Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("the first request (from zero): %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first request (from zero): %s", resp.Status)
+	}
+	t.Logf("first request from zero answered in %s", time.Since(cold).Round(time.Millisecond))
+
 	rate := vegeta.Rate{Freq: loadFactor * autoscaleTarget, Per: autoscaleSleep}
 	attacker := vegeta.NewAttacker(
-		vegeta.Client(&http.Client{Transport: netnsTransport(e.k.NetNS), Timeout: 2 * time.Minute}),
+		vegeta.Client(&http.Client{Transport: transport, Timeout: 2 * time.Minute}),
 		vegeta.Workers(uint64(loadFactor*autoscaleTarget)), vegeta.MaxWorkers(uint64(4*loadFactor*autoscaleTarget)),
 		vegeta.Redirects(vegeta.NoFollow))
 	var m vegeta.Metrics
@@ -237,6 +261,26 @@ func activatorTarget(ctx context.Context, c *cluster.Clients, host, ns, revision
 		}
 	}
 	return vegeta.Target{}, fmt.Errorf("activator-service has no http port: %+v", svc.Spec.Ports)
+}
+
+// diagnose logs the pods that are not ready and the events that say why,
+// for a failed run.
+func diagnose(t *testing.T, c *cluster.Clients, k0sLog string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods, err := c.CS.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("diagnostics: list pods: %v (k0s's log: %s)", err, k0sLog)
+		return
+	}
+	for i := range pods.Items {
+		if p := &pods.Items[i]; !cluster.PodReady(p) {
+			t.Logf("diagnostics: not ready: %s", cluster.PodSummary(p))
+		}
+	}
+	for _, ev := range c.Events(ctx, "BackOff", "Unhealthy", "OOMKilling", "Evicted", "FailedScheduling", "Killing", "Preempted") {
+		t.Logf("diagnostics: event: %s", ev)
+	}
 }
 
 // evictions fails the test for any pod evicted or Evicted event.
