@@ -353,3 +353,28 @@ func TestPayloadArch(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitStatus(t *testing.T) {
+	refused := "E1206 05:18:49.283963    1232 memcache.go:265] \"Unhandled Error\" err=\"couldn't get current server API group list\"\n" +
+		"E1206 05:18:49.328990    1232 memcache.go:265] \"Unhandled Error\" err=\"couldn't get current server API group list\"\n" +
+		"The connection to the server localhost:6443 was refused - did you specify the right host or port?"
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"kubectl's retries cut to its summary", fmt.Errorf("k0s kubectl get nodes -o json: %w", &exitError{status: 1, stderr: refused}),
+			"k0s kubectl get nodes -o json: exit status 1: The connection to the server localhost:6443 was refused - did you specify the right host or port?"},
+		{"one line kept", fmt.Errorf("k0s kubectl get nodes: %w", &exitError{status: 1, stderr: "error: stat /var/lib/k0s/pki/admin.conf: no such file or directory"}),
+			"k0s kubectl get nodes: exit status 1: error: stat /var/lib/k0s/pki/admin.conf: no such file or directory"},
+		{"no stderr", &exitError{status: 2}, "exit status 2"},
+		{"not a command's exit", errors.New("ssh: connection lost"), "ssh: connection lost"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := waitStatus(tc.err); got != tc.want {
+				t.Errorf("waitStatus = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

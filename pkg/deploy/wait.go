@@ -75,7 +75,7 @@ func (p *waitPhase) Run(ctx context.Context) error {
 		}
 		status := strings.Join(problems, "; ")
 		if err != nil {
-			status = err.Error()
+			status = waitStatus(err)
 		}
 		if status != last {
 			s.log.printf("  waiting: %s", status)
@@ -90,6 +90,25 @@ func (p *waitPhase) Run(ctx context.Context) error {
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// waitStatus is err on one line: a remote command's stderr is cut to its
+// last line. While the API server is down, kubectl prints client-go's
+// retries, each with its own time stamp, before its summary ("The
+// connection to the server localhost:6443 was refused"): the whole text
+// would differ at every poll and be logged every time, over many lines.
+func waitStatus(err error) string {
+	msg := err.Error()
+	var ee *exitError
+	if !errors.As(err, &ee) || !strings.Contains(ee.stderr, "\n") {
+		return msg
+	}
+	lines := strings.Split(ee.stderr, "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if i := strings.LastIndex(msg, ee.stderr); i >= 0 {
+		return msg[:i] + last + msg[i+len(ee.stderr):]
+	}
+	return last
 }
 
 // check returns what is not ready yet; an error when the API cannot be asked.
