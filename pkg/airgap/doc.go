@@ -11,8 +11,12 @@
 // k0s imports every tar in <data-dir>/images on every start, before the
 // kubelet, re-reading every blob. The preloaded store is containerd's own
 // root (content blobs plus its bolt metadata database, namespace k8s.io)
-// written at build time with containerd's packages at the version k0s
-// embeds (1.7.30), so the node's first start imports nothing.
+// written at build time with containerd 1.7's packages (k0s 1.33 and 1.35
+// embed 1.7), so the node's first start imports nothing. One writer serves
+// both containerd lines: 2.x (k0s 1.36 embeds 2.3.3) reads the store as
+// written, migrating only its metadata schema at the first open
+// (TestCRISeesPreloadedImages and TestPreloadedStoreRunsOffline run on
+// both).
 // BenchmarkFirstStart measures, with a real containerd, the start until
 // every image is listed on the preloaded store, importing the bundle into
 // an empty root (k0s's first boot) and re-importing it into a root that

@@ -48,8 +48,9 @@ type PreloadOptions struct {
 }
 
 // Preload writes images into a new containerd root directory (k0s uses
-// /var/lib/k0s/containerd) with containerd's own packages at the version
-// k0s embeds: the blobs into its content store, the records into its
+// /var/lib/k0s/containerd) with containerd 1.7's own packages, which
+// containerd 1.7 and 2.x both read as written (see the package doc): the
+// blobs into its content store, the records into its
 // metadata database, in namespace k8s.io. Each image is stored under every
 // name manifests use for it (Image.Names: name:tag, name@digest,
 // name:tag@digest), labelled io.cri-containerd.pinned=pinned, and its
