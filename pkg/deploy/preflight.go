@@ -264,7 +264,11 @@ type diskNeed struct {
 }
 
 // diskNeeds sums, per file system, the bytes still to send (and for the
-// data dir's, what k0s and the image import need).
+// data dir's, what k0s and the image import need). k0s's headroom counts
+// when k0s is not installed as a service yet or its binary changes, the
+// import's when the image files change or k0s has not imported them yet:
+// a redeploy that sends nothing needs no room (on a small device, one that
+// did would be refused for space it does not use).
 func (p *preflightPhase) diskNeeds() []diskNeed {
 	s := p.s
 	o, f := s.opts, &s.facts
@@ -282,15 +286,19 @@ func (p *preflightPhase) diskNeeds() []diskNeed {
 		}
 		return n
 	}
+	fresh := f.K0s.Service == ""
 	var images int64
+	k0sChanged := false
 	for i, pf := range o.Payload.Files {
 		st := f.Files[i]
-		if strings.HasPrefix(pf.Path, k0spath.Images(o.DataDir)+"/") {
+		same := st.SHA256 == pf.SHA256
+		if strings.HasPrefix(pf.Path, k0spath.Images(o.DataDir)+"/") && (fresh || !same) {
 			images += pf.Size
 		}
-		if st.SHA256 == pf.SHA256 {
+		if same {
 			continue
 		}
+		k0sChanged = k0sChanged || pf.Path == o.K0sBinary
 		n := pf.Size
 		if st.Part > 0 && st.Part <= pf.Size {
 			n -= st.Part
@@ -299,7 +307,10 @@ func (p *preflightPhase) diskNeeds() []diskNeed {
 	}
 	if !o.UploadOnly {
 		n := get(o.DataDir)
-		n.need += k0sDataHeadroom + imagesImportFactor*images
+		if fresh || k0sChanged {
+			n.need += k0sDataHeadroom
+		}
+		n.need += imagesImportFactor * images
 		n.what = "payload and k0s data"
 	}
 	var list []diskNeed

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -374,6 +375,51 @@ func TestWaitStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := waitStatus(tc.err); got != tc.want {
 				t.Errorf("waitStatus = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDiskNeeds(t *testing.T) {
+	const mib = 1 << 20
+	files := []payload.File{
+		{Path: k0spath.Binary, Size: 100 * mib, SHA256: "k0s"},
+		{Path: k0spath.Images(k0spath.DataDir) + "/bundle.tar", Size: 200 * mib, SHA256: "bundle"},
+		{Path: k0spath.DataDir + "/manifests/a/a.yaml", Size: 1 * mib, SHA256: "a"},
+	}
+	have := func(sums ...string) []fileState {
+		var out []fileState
+		for _, s := range sums {
+			out = append(out, fileState{SHA256: s, Part: -1})
+		}
+		return out
+	}
+	dirs := []dirState{{Path: path.Dir(k0spath.Binary), Mount: "/", Avail: 10 << 30}, {Path: k0spath.Images(k0spath.DataDir), Mount: "/", Avail: 10 << 30},
+		{Path: k0spath.DataDir + "/manifests/a", Mount: "/", Avail: 10 << 30}, {Path: k0spath.DataDir, Mount: "/", Avail: 10 << 30}}
+	installed := k0sFacts{Present: true, Service: k0spath.UnitPath, Running: true}
+	tests := []struct {
+		name  string
+		k0s   k0sFacts
+		files []fileState
+		want  int64
+	}{
+		{"first deploy: all, k0s's room, the import", k0sFacts{}, have("", "", ""), 301*mib + k0sDataHeadroom + imagesImportFactor*200*mib},
+		{"uploaded before, k0s never installed: the import and k0s's room still", k0sFacts{Present: true}, have("k0s", "bundle", "a"), k0sDataHeadroom + imagesImportFactor*200*mib},
+		{"redeploy, nothing changed: nothing", installed, have("k0s", "bundle", "a"), 0},
+		{"a manifest changed: its size", installed, have("k0s", "bundle", "old"), 1 * mib},
+		{"the bundle changed: it and its import", installed, have("k0s", "old", "a"), 200*mib + imagesImportFactor*200*mib},
+		{"k0s changed: it and k0s's room", installed, have("old", "bundle", "a"), 100*mib + k0sDataHeadroom},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &hostState{opts: &Options{Payload: &payload.Payload{Files: files}, K0sBinary: k0spath.Binary, DataDir: k0spath.DataDir},
+				facts: facts{K0s: tc.k0s, Files: tc.files, Dirs: dirs}}
+			var got int64
+			for _, d := range (&preflightPhase{s}).diskNeeds() {
+				got += d.need
+			}
+			if got != tc.want {
+				t.Errorf("need %d MiB, want %d MiB", got/mib, tc.want/mib)
 			}
 		})
 	}
