@@ -409,7 +409,14 @@ func (d *device) waitNode(ctx context.Context, c *cluster.Clients) *corev1.Node 
 		for _, cond := range node.Status.Conditions {
 			if cond.Type == corev1.NodeReady {
 				if cond.Status == corev1.ConditionTrue {
-					d.mark("node Ready", d.at(cond.LastTransitionTime.Time))
+					at := d.at(cond.LastTransitionTime.Time)
+					if at <= 0 {
+						// Ready since before this boot (the node
+						// came back within the grace period):
+						// when this boot's status was seen.
+						at = time.Since(d.vm.VM.Started)
+					}
+					d.mark("node Ready", at)
 					return true, ""
 				}
 				return false, cond.Reason + ": " + cond.Message
