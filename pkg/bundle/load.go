@@ -3,6 +3,7 @@ package bundle
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
+	goyaml "sigs.k8s.io/yaml/goyaml.v2"
 )
 
 // ParseObjects decodes a multi-document YAML file (named name in errors)
@@ -69,7 +70,7 @@ func stripComments(doc []byte) []byte {
 func MarshalObjects(objs []*unstructured.Unstructured) ([]byte, error) {
 	var b bytes.Buffer
 	for i, o := range objs {
-		data, err := yaml.Marshal(o.Object)
+		data, err := marshalSorted(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
 		}
@@ -79,6 +80,24 @@ func MarshalObjects(objs []*unstructured.Unstructured) ([]byte, error) {
 		b.Write(data)
 	}
 	return b.Bytes(), nil
+}
+
+// marshalSorted prints an object as YAML with every mapping's keys in
+// byte order. sigs.k8s.io/yaml's Marshal sorts keys with go-yaml's
+// digit-aware comparison, which is not a total order on keys mixing digit
+// runs and letters: their order then followed Go's random map iteration
+// (found by FuzzParseObjects). Decoding the JSON (keys byte-sorted by
+// encoding/json) into a MapSlice keeps that order.
+func marshalSorted(obj map[string]any) ([]byte, error) {
+	js, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var ms goyaml.MapSlice
+	if err := goyaml.Unmarshal(js, &ms); err != nil {
+		return nil, err
+	}
+	return goyaml.Marshal(ms)
 }
 
 // key identifies an object across files.
